@@ -1,0 +1,11 @@
+"""kmix: the mixup family of data augmentation, first-class in Keras 3 / TensorFlow."""
+
+__version__ = "0.1.0"
+
+from kmix import config
+from kmix import layers
+from kmix import losses
+from kmix import ops
+from kmix.plan import MixPlan
+
+__all__ = ["MixPlan", "config", "layers", "losses", "ops", "__version__"]

@@ -1,0 +1,33 @@
+"""The only module that reaches into Keras internals (`keras.src`).
+
+Each helper degrades gracefully when the private API it relies on moves.
+"""
+
+import keras
+
+
+def require_tensorflow_backend(what):
+    """Raises a clear error when Keras does not run on TensorFlow."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} needs the TensorFlow backend of Keras (kmix computes with "
+            "TensorFlow ops so that it runs in tf.data and under XLA). Set "
+            "KERAS_BACKEND=tensorflow before importing keras. "
+            f"Received: keras.backend.backend()={backend!r}"
+        )
+
+
+def current_entry_layer():
+    """The outermost layer or model of the Keras call in progress, or None.
+
+    Keras keeps a per-thread call context whose `entry_layer` is the object
+    that `__call__` was first invoked on (the model, when a layer runs inside
+    one). Private API: `keras.src.backend.common.global_state`.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - Keras moved its internals
+        return None
+    context = global_state.get_global_attribute("current_call_ctx")
+    return getattr(context, "entry_layer", None)

@@ -1,0 +1,7 @@
+"""Mixing layers: safe in tf.data, in keras.Sequential and under XLA."""
+
+from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.layers.cut_mix import CutMix
+from kmix.layers.mix_up import MixUp
+
+__all__ = ["BaseMixLayer", "CutMix", "MixUp"]

@@ -1,0 +1,70 @@
+"""MixUp."""
+
+import tensorflow as tf
+
+from kmix._export import kmix_export
+from kmix.layers.base_mix_layer import BaseMixLayer
+
+
+@kmix_export("kmix.layers.MixUp")
+class MixUp(BaseMixLayer):
+    """Blends each image with a partner; labels mix with the same weight.
+
+    `mixed = lam * images + (1 - lam) * take(images, index)` and
+    `labels = lam * y + (1 - lam) * take(y, index)` with `lam ~ Beta(alpha, alpha)`.
+    The plan's mask is `(B, 1, 1, 1)`, equal to `lam`.
+
+    **Note:** safe inside a `tf.data` pipeline, inside `keras.Sequential` (the
+    plan reaches `kmix.losses.MixupCrossentropy`) and under `jit_compile=True`.
+
+    Args:
+        alpha: float > 0. Beta(alpha, alpha) concentration. Defaults to `0.2`
+            (Keras and KerasCV's default; timm and the DeiT recipe use 0.8-1.0).
+        num_classes: int or `None`. Needed when labels are class ids.
+        label_smoothing: float in [0, 1). Defaults to `0.0`.
+        lam_scope: `"batch"` (one ratio per batch, as the paper and timm) or
+            `"sample"` (one per row). Defaults to `"batch"`.
+        partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
+        seed: int or `None`.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Call arguments:
+        data: a dict with `"images"` and optional `"labels"`,
+            `"segmentation_masks"` (other keys pass through); a tuple
+            `(images, labels)`; or images alone. Images are `(B, H, W, C)`, or
+            one `(H, W, C)` image (returned unchanged). Labels are class ids
+            `(B,)` / `(B, 1)` with `num_classes`, or one-hot `(B, K)`.
+        labels: labels as a second positional argument (as `ds.map` passes
+            them for an `(x, y)` dataset).
+        training: bool. With `False` the input is returned unchanged.
+
+    Returns:
+        The same structure with mixed images (in the layer's compute dtype) and
+        float32 `(B, K)` labels.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kmix
+
+    images = np.random.rand(8, 32, 32, 3).astype("float32")
+    labels = np.arange(8) % 4
+    mixer = kmix.layers.MixUp(alpha=0.4, num_classes=4, seed=1)
+    mixed_images, mixed_labels = mixer(images, labels)
+    print(mixed_images.shape, mixed_labels.shape)  # (8, 32, 32, 3) (8, 4)
+    ```
+
+    References:
+        - [Zhang et al., 2018](https://arxiv.org/abs/1710.09412)
+    """
+
+    _binary_mask = False
+
+    def __init__(self, alpha=0.2, **kwargs):
+        super().__init__(alpha=alpha, **kwargs)
+
+    def _sample_mask(self, batch_size, height, width, seed):
+        lam = self._sample_ratios(self._scope_size(batch_size), seed)
+        return tf.reshape(self._broadcast_scope(lam, batch_size), [-1, 1, 1, 1])

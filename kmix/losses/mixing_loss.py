@@ -1,0 +1,73 @@
+"""MixingLoss: the base of kmix losses that read the step's mixing plan."""
+
+import keras
+import tensorflow as tf
+
+from kmix import _context
+from kmix.ops.mixing import mix_soft_labels
+from kmix.ops.mixing import one_hot_labels
+
+
+class MixingLoss(keras.losses.Loss):
+    """Base class of losses that mix the labels with the plan of the step.
+
+    Given to `model.compile(loss=...)`, a subclass receives the raw labels as
+    `y_true` (class ids or one-hot) and finds the `MixPlan` that a kmix mixing
+    layer (inside the model) or `kmix.models.MixingMixin` drew for the same
+    training step. When no plan exists (validation, or labels that a `tf.data`
+    pipeline already mixed) the labels are used as they are.
+
+    Args:
+        label_smoothing: float in [0, 1). Applied to both one-hot labels before
+            mixing. If the mixing layer also sets `label_smoothing`, the two must
+            agree (or one must be 0).
+        reduction, name, dtype: as `keras.losses.Loss`.
+    """
+
+    # Read by mixing layers to check that the model's loss sees their plan.
+    _kmix_reads_plan = True
+
+    def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.label_smoothing = label_smoothing
+
+    def _smoothing(self, record):
+        own = self.label_smoothing
+        if record is None or not record.label_smoothing:
+            return own
+        if own and own != record.label_smoothing:
+            raise ValueError(
+                f"{type(self).__name__} has label_smoothing={own} but the "
+                f"mixing layer {record.source.name!r} has "
+                f"label_smoothing={record.label_smoothing}. Set it in one place."
+            )
+        return record.label_smoothing
+
+    def mixed_targets(self, y_true, num_classes):
+        """Returns `(targets, record)`: float32 `(B, K)` targets for this step."""
+        record = _context.get_record()
+        if record is not None and record.num_classes not in (None, num_classes):
+            raise ValueError(
+                f"The mixing layer {record.source.name!r} has "
+                f"num_classes={record.num_classes} but the model predicts "
+                f"{num_classes} classes (y_pred.shape[-1])."
+            )
+        y = one_hot_labels(y_true, num_classes, self._smoothing(record), name="y_true")
+        if record is None:
+            return y, None
+        return mix_soft_labels(y, record.plan), record
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"label_smoothing": self.label_smoothing})
+        return config
+
+
+def soft_crossentropy(targets, y_pred, from_logits=True):
+    """Per-row `-sum(targets * log p)`, float32 `(B,)`."""
+    y_pred = tf.cast(y_pred, tf.float32)
+    if from_logits:
+        log_p = tf.nn.log_softmax(y_pred, axis=-1)
+    else:
+        log_p = tf.math.log(tf.clip_by_value(y_pred, keras.backend.epsilon(), 1.0))
+    return -tf.reduce_sum(targets * log_p, axis=-1)
