@@ -3,5 +3,6 @@
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.cut_mix import CutMix
 from kmix.layers.mix_up import MixUp
+from kmix.layers.random_mix_choice import RandomMixChoice
 
-__all__ = ["BaseMixLayer", "CutMix", "MixUp"]
+__all__ = ["BaseMixLayer", "CutMix", "MixUp", "RandomMixChoice"]

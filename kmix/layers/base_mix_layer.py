@@ -76,6 +76,8 @@ class BaseMixLayer(keras.layers.Layer):
     # Masks of this mixer are 0/1, which lets the apply kernel select
     # instead of blend.
     _binary_mask = True
+    # Containers such as RandomMixChoice draw no ratio of their own.
+    _alpha_required = True
 
     def __init__(
         self,
@@ -90,7 +92,8 @@ class BaseMixLayer(keras.layers.Layer):
     ):
         require_tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
-        check_positive(alpha, "alpha")
+        if alpha is not None or self._alpha_required:
+            check_positive(alpha, "alpha")
         check_num_classes(num_classes)
         check_label_smoothing(label_smoothing)
         if lam_scope not in LAM_SCOPES:
@@ -129,6 +132,9 @@ class BaseMixLayer(keras.layers.Layer):
     def _sample_mask(self, batch_size, height, width, seed):
         """Returns the own-pixel mask `(B, H, W, 1)` or `(B, 1, 1, 1)`."""
         raise NotImplementedError
+
+    def _check_image_size(self, height, width):
+        """Raises if this mixer cannot handle images of this size (before work)."""
 
     def _partner_images(self, images, plan, aux, nearest=False):
         """The partner pixels for every row, aligned with `images`.
@@ -185,6 +191,7 @@ class BaseMixLayer(keras.layers.Layer):
         """
         images, _ = check_images(images, allow_single=False)
         batch_size, height, width = self._batch_dims(images)
+        self._check_image_size(height, width)
         plan, _ = self._sample(batch_size, height, width, seed)
         return plan
 
@@ -369,6 +376,7 @@ class BaseMixLayer(keras.layers.Layer):
         with tf.control_dependencies(deps):
             images = tf.identity(inputs.images)
         batch_size, height, width = self._batch_dims(images)
+        self._check_image_size(height, width)
         plan, aux = self._sample(batch_size, height, width)
         mixed = self._apply_images(images, plan, aux, self.compute_dtype)
         mixed_labels = None
@@ -427,9 +435,12 @@ class BaseMixLayer(keras.layers.Layer):
             return x
 
         if isinstance(data, Mapping):
-            data = {key: to_tensor(value) for key, value in data.items()}
+            # Checked here too: Keras's own argument checks would otherwise
+            # report the nested box dict first, less clearly.
+            self._unpack(data, args[0] if args else None, args[1] if len(args) > 1 else None)
+            data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
         elif isinstance(data, (tuple, list)):
-            data = type(data)(to_tensor(value) for value in data)
+            data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)
         args = tuple(to_tensor(a) for a in args)
         return super().__call__(data, *args, **kwargs)
 

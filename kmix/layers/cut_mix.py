@@ -85,14 +85,22 @@ class CutMix(BaseMixLayer):
         self.minmax = minmax
         self.patch_size = patch_size
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def _check_image_size(self, height, width):
         grid = self.patch_size or 1
-        if grid > 1 and isinstance(height, int) and (height % grid or width % grid):
+        if grid > 1 and not (isinstance(height, int) and isinstance(width, int)):
+            raise ValueError(
+                "With `patch_size` the image height and width must be known "
+                f"statically. Received: images of unknown size"
+            )
+        if grid > 1 and (height % grid or width % grid):
             raise ValueError(
                 "With `patch_size` the image height and width must be multiples "
                 f"of it. Received: patch_size={grid} and images of size "
                 f"{height}x{width}"
             )
+
+    def _sample_mask(self, batch_size, height, width, seed):
+        grid = self.patch_size or 1
         seed_lam, seed_box = split_seed(seed, 2)
         lam = self._sample_ratios(self._scope_size(batch_size), seed_lam)
         boxes = cutmix_boxes(lam, height, width, seed_box, self.minmax, grid)

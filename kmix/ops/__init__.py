@@ -1,5 +1,6 @@
 """kmix.ops: pure functions on tensors (no state, XLA-compilable)."""
 
+from kmix.ops.masks import box_from_center
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
 from kmix.ops.mixing import lam_from_mask
@@ -11,6 +12,7 @@ from kmix.ops.sampling import sample_partner_index
 from kmix.ops.tokens import token_mask
 
 __all__ = [
+    "box_from_center",
     "box_mask",
     "cutmix_boxes",
     "lam_from_mask",

@@ -31,6 +31,41 @@ def box_mask(boxes, height, width):
     return tf.cast(~inside, tf.float32)[..., None]
 
 
+def box_from_center(lam, center_y, center_x, height, width):
+    """timm's `rand_bbox` box for a given centre (no randomness).
+
+    `cut = floor(side * sqrt(1 - lam))` per axis; the box is
+    `[center - cut // 2, center + cut // 2)` clipped to `[0, side]`.
+
+    Args:
+        lam: float tensor `(B,)`, the sampled share of the own image.
+        center_y, center_x: int tensors `(B,)`.
+        height, width: ints (or scalar int tensors) `H`, `W`.
+
+    Returns:
+        int32 tensor `(B, 4)`: `(y_low, y_high, x_low, x_high)`.
+
+    Example:
+
+    ```python
+    import kmix
+
+    box = kmix.ops.box_from_center([0.3], [112], [112], 224, 224)
+    print(box.numpy().tolist())  # [[19, 205, 19, 205]]
+    ```
+    """
+    ratio = tf.sqrt(tf.maximum(1.0 - tf.cast(lam, tf.float32), 0.0))
+    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * ratio), tf.int32)
+    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * ratio), tf.int32)
+    center_y = tf.cast(center_y, tf.int32)
+    center_x = tf.cast(center_x, tf.int32)
+    yl = tf.clip_by_value(center_y - cut_h // 2, 0, height)
+    yh = tf.clip_by_value(center_y + cut_h // 2, 0, height)
+    xl = tf.clip_by_value(center_x - cut_w // 2, 0, width)
+    xh = tf.clip_by_value(center_x + cut_w // 2, 0, width)
+    return tf.stack([yl, yh, xl, xh], axis=-1)
+
+
 def cutmix_boxes(lam, height, width, seed, minmax=None, grid=1):
     """CutMix boxes with timm's semantics, clipped at the border.
 
@@ -60,23 +95,14 @@ def cutmix_boxes(lam, height, width, seed, minmax=None, grid=1):
     shape = tf.shape(lam)
     s_cy, s_cx, s_h, s_w = split_seed(seed, 4)
     if minmax is None:
-        ratio = tf.sqrt(tf.maximum(1.0 - tf.cast(lam, tf.float32), 0.0))
-        cut_h = tf.cast(tf.floor(gh * ratio), tf.int32)
-        cut_w = tf.cast(tf.floor(gw * ratio), tf.int32)
         cy = sample_int(shape, s_cy, gh)
         cx = sample_int(shape, s_cx, gw)
-        yl = tf.clip_by_value(cy - cut_h // 2, 0, gh)
-        yh = tf.clip_by_value(cy + cut_h // 2, 0, gh)
-        xl = tf.clip_by_value(cx - cut_w // 2, 0, gw)
-        xh = tf.clip_by_value(cx + cut_w // 2, 0, gw)
-    else:
-        lo, hi = minmax
-        h_lo, h_hi = int(gh * lo), int(gh * hi)
-        w_lo, w_hi = int(gw * lo), int(gw * hi)
-        cut_h = h_lo + sample_int(shape, s_h, max(h_hi - h_lo, 1))
-        cut_w = w_lo + sample_int(shape, s_w, max(w_hi - w_lo, 1))
-        yl = sample_int(shape, s_cy, gh - cut_h + 1)
-        xl = sample_int(shape, s_cx, gw - cut_w + 1)
-        yh = yl + cut_h
-        xh = xl + cut_w
-    return tf.stack([yl, yh, xl, xh], axis=-1) * grid
+        return box_from_center(lam, cy, cx, gh, gw) * grid
+    lo, hi = minmax
+    h_lo, h_hi = int(gh * lo), int(gh * hi)
+    w_lo, w_hi = int(gw * lo), int(gw * hi)
+    cut_h = h_lo + sample_int(shape, s_h, max(h_hi - h_lo, 1))
+    cut_w = w_lo + sample_int(shape, s_w, max(w_hi - w_lo, 1))
+    yl = sample_int(shape, s_cy, gh - cut_h + 1)
+    xl = sample_int(shape, s_cx, gw - cut_w + 1)
+    return tf.stack([yl, yl + cut_h, xl, xl + cut_w], axis=-1) * grid

@@ -1,0 +1,197 @@
+"""RandomMixChoice."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kmix._export import kmix_export
+from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.sampling import sample_partner_index
+from kmix.ops.seeds import split_seed
+from kmix.ops.seeds import to_seed_tensor
+from kmix.ops.validation import check_probability
+
+CHOICE_SCOPES = ("batch", "sample")
+
+
+def _has_own_partner_view(mixer):
+    return type(mixer)._partner_images is not BaseMixLayer._partner_images
+
+
+@kmix_export("kmix.layers.RandomMixChoice")
+class RandomMixChoice(BaseMixLayer):
+    """Chooses one mixer per batch or per row, with a probability of not mixing.
+
+    Generalises timm's `switch_prob` (MixUp or CutMix) and `prob` (mix at all)
+    to any number of kmix mixers with any weights. All rows share one partner
+    index (drawn with this layer's `partner`); each member contributes only its
+    mask (and, for ResizeMix, its partner view), so the result is still a
+    single `MixPlan` whose `lam` is measured from the combined mask.
+
+    With `choice_scope="sample"` the choice is made per row (timm's `elem`
+    mode, vectorised); with `"batch"` one mixer serves the whole batch (timm's
+    default). `no_mix_probability` leaves a batch (or a row) unmixed, with
+    labels still one-hot encoded and smoothed as for mixed rows.
+
+    Members keep their own `alpha`, `lam_scope` and method arguments; their
+    `partner`, `num_classes`, `label_smoothing` and `seed` are not used (this
+    layer's apply). Members may not be `RandomMixChoice` layers themselves.
+
+    Args:
+        mixers: list of kmix mixing layers, e.g. `[MixUp(0.8), CutMix(1.0)]`.
+        weights: optional list of non-negative floats, one per mixer; the
+            relative chance of each mixer when mixing. Defaults to equal weights.
+        choice_scope: `"batch"` or `"sample"`. Defaults to `"batch"`.
+        no_mix_probability: float in [0, 1]. Chance that a batch (or row) is left
+            unmixed. timm's `prob` is `1 - no_mix_probability`. Defaults to `0.0`.
+        alpha: `None`. Accepted for a uniform signature; each member keeps its
+            own `alpha`.
+        num_classes: int or `None`. Needed when labels are class ids.
+        label_smoothing: float in [0, 1).
+        partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
+        seed: int or `None`.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kmix
+
+    # The DeiT recipe: MixUp(0.8) or CutMix(1.0) with equal chance, per batch.
+    mixer = kmix.layers.RandomMixChoice(
+        [kmix.layers.MixUp(alpha=0.8), kmix.layers.CutMix(alpha=1.0)],
+        num_classes=10, label_smoothing=0.1, seed=0)
+    images = np.random.rand(8, 32, 32, 3).astype("float32")
+    mixed_images, mixed_labels = mixer(images, np.arange(8))
+    print(mixed_labels.shape)  # (8, 10)
+    ```
+    """
+
+    _alpha_required = False
+
+    def __init__(
+        self,
+        mixers,
+        weights=None,
+        choice_scope="batch",
+        no_mix_probability=0.0,
+        alpha=None,
+        **kwargs,
+    ):
+        if alpha is not None:
+            raise ValueError(
+                "`alpha` of RandomMixChoice must be None: each mixer keeps its own "
+                f"alpha. Received: alpha={alpha!r}"
+            )
+        mixers = [
+            keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m
+            for m in (mixers or [])
+        ]
+        if "lam_scope" in kwargs:
+            raise TypeError(
+                "RandomMixChoice has no `lam_scope`: each mixer keeps its own, and "
+                "`choice_scope` sets how often a mixer is chosen. Received: "
+                f"lam_scope={kwargs['lam_scope']!r}"
+            )
+        super().__init__(alpha=None, **kwargs)
+        if not mixers:
+            raise ValueError(
+                "`mixers` must be a non-empty list of kmix mixing layers. "
+                f"Received: mixers={mixers!r}"
+            )
+        for m in mixers:
+            if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
+                raise TypeError(
+                    "`mixers` must hold kmix mixing layers (MixUp, CutMix, FMix, "
+                    "ResizeMix, MaskMix, ...), not RandomMixChoice. Received an "
+                    f"element of type {type(m).__name__}"
+                )
+        if weights is None:
+            weights = [1.0] * len(mixers)
+        weights = [float(w) for w in weights]
+        if len(weights) != len(mixers) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(
+                "`weights` must be one non-negative float per mixer with a "
+                f"positive sum. Received: weights={weights} for {len(mixers)} mixers"
+            )
+        if choice_scope not in CHOICE_SCOPES:
+            raise ValueError(
+                f"`choice_scope` must be one of {CHOICE_SCOPES}. "
+                f"Received: choice_scope={choice_scope!r}"
+            )
+        check_probability(no_mix_probability, "no_mix_probability")
+        self.mixers = mixers
+        self.mixer_weights = weights
+        self.choice_scope = choice_scope
+        self.no_mix_probability = no_mix_probability
+        self._binary_mask = all(m._binary_mask for m in mixers)
+
+    def _choice_probabilities(self):
+        total = sum(self.mixer_weights)
+        mix = 1.0 - self.no_mix_probability
+        return [mix * w / total for w in self.mixer_weights] + [self.no_mix_probability]
+
+    def _check_image_size(self, height, width):
+        for mixer in self.mixers:
+            mixer._check_image_size(height, width)
+
+    def _sample(self, batch_size, height, width, seed=None):
+        seed = to_seed_tensor(self.generator if seed is None else seed)
+        seeds = split_seed(seed, 2 + len(self.mixers))
+        index = sample_partner_index(batch_size, seeds[0], self.partner)
+
+        count = 1 if self.choice_scope == "batch" else batch_size
+        u = tf.random.stateless_uniform(tf.reshape(count, [1]), seeds[1])
+        edges = tf.constant(np.cumsum(self._choice_probabilities())[:-1], tf.float32)
+        choice = tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)
+        if self.choice_scope == "batch":
+            choice = tf.repeat(choice, batch_size)
+
+        masks = [
+            m._sample_mask(batch_size, height, width, s)
+            for m, s in zip(self.mixers, seeds[2:])
+        ]
+        spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for mask in masks)
+        target = tf.stack([batch_size, height, width, 1]) if spatial else None
+        mask = tf.ones(target if spatial else tf.stack([batch_size, 1, 1, 1]), tf.float32)
+        for k, member_mask in enumerate(masks):
+            if spatial:
+                member_mask = tf.broadcast_to(member_mask, target)
+            chosen = tf.reshape(choice == k, [-1, 1, 1, 1])
+            mask = tf.where(chosen, member_mask, mask)
+        return self._finalize_plan(index, mask, batch_size), {"choice": choice}
+
+    def _partner_images(self, images, plan, aux, nearest=False):
+        custom = [
+            (k, m) for k, m in enumerate(self.mixers) if _has_own_partner_view(m)
+        ]
+        if not custom:
+            return None
+        if "choice" not in aux:
+            raise ValueError(
+                "RandomMixChoice holding "
+                + ", ".join(type(m).__name__ for _, m in custom)
+                + " needs the per-row choice to apply a plan; call the layer on "
+                "the batch instead of `mix_images(images, plan)`."
+            )
+        partner = tf.gather(images, plan.index)
+        shape = [-1] + [1] * (images.shape.rank - 1)
+        for k, m in custom:
+            view = m._partner_images(images, plan, aux, nearest=nearest)
+            partner = tf.where(tf.reshape(aux["choice"] == k, shape), view, partner)
+        return partner
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("lam_scope", None)
+        config.update(
+            {
+                "mixers": [keras.saving.serialize_keras_object(m) for m in self.mixers],
+                "weights": self.mixer_weights,
+                "choice_scope": self.choice_scope,
+                "no_mix_probability": self.no_mix_probability,
+            }
+        )
+        return config

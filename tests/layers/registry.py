@@ -1,0 +1,51 @@
+"""Every mixing layer with the arguments the shared tests build it with."""
+
+import kmix
+
+K = 5  # classes used across the layer tests
+
+
+def _cases():
+    L = kmix.layers
+    cases = [
+        ("MixUp", lambda **kw: L.MixUp(alpha=0.4, **kw)),
+        ("MixUp-sample", lambda **kw: L.MixUp(alpha=1.0, lam_scope="sample", **kw)),
+        ("CutMix", lambda **kw: L.CutMix(**kw)),
+        ("CutMix-sample-flip", lambda **kw: L.CutMix(lam_scope="sample", partner="flip", **kw)),
+        ("CutMix-minmax", lambda **kw: L.CutMix(minmax=(0.2, 0.8), lam_scope="sample", **kw)),
+        ("CutMix-patch", lambda **kw: L.CutMix(patch_size=4, lam_scope="sample", **kw)),
+        (
+            "RandomMixChoice",
+            lambda **kw: L.RandomMixChoice(
+                [L.MixUp(alpha=0.8), L.CutMix(lam_scope="sample")],
+                choice_scope="sample",
+                no_mix_probability=0.2,
+                **kw,
+            ),
+        ),
+    ]
+    if hasattr(L, "FMix"):
+        cases.append(("FMix", lambda **kw: L.FMix(lam_scope="sample", **kw)))
+        cases.append(("FMix-soft", lambda **kw: L.FMix(max_soft=0.1, **kw)))
+    if hasattr(L, "ResizeMix"):
+        cases.append(("ResizeMix", lambda **kw: L.ResizeMix(lam_scope="sample", **kw)))
+    if hasattr(L, "MaskMix"):
+        cases.append(("MaskMix", lambda **kw: L.MaskMix(mask_patch_size=8, patch_size=4, **kw)))
+    if hasattr(L, "FMix") and hasattr(L, "ResizeMix") and hasattr(L, "MaskMix"):
+        cases.append(
+            (
+                "RandomMixChoice-all",
+                lambda **kw: L.RandomMixChoice(
+                    [L.CutMix(), L.FMix(), L.ResizeMix(), L.MaskMix(mask_patch_size=8, patch_size=4)],
+                    weights=[1, 1, 2, 1],
+                    choice_scope="sample",
+                    **kw,
+                ),
+            )
+        )
+    return cases
+
+
+CASES = _cases()
+IDS = [name for name, _ in CASES]
+FACTORIES = [factory for _, factory in CASES]

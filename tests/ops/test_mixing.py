@@ -1,0 +1,163 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kmix
+from tests import vectors
+
+
+def _plan(index, lam, mask=None):
+    lam = np.asarray(lam, np.float32)
+    if mask is None:
+        mask = lam.reshape(-1, 1, 1, 1)
+    return kmix.MixPlan(tf.constant(index, tf.int32), tf.constant(mask, tf.float32), tf.constant(lam))
+
+
+def test_mix_images_matches_formula():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 4, 5, 2)).astype(np.float32)
+    mask = (rng.random((3, 4, 5, 1)) > 0.5).astype(np.float32)
+    plan = kmix.MixPlan(tf.constant([2, 0, 1]), tf.constant(mask), tf.constant(mask.mean((1, 2, 3))))
+    expected = mask * images + (1 - mask) * images[[2, 0, 1]]
+    np.testing.assert_allclose(kmix.ops.mix_images(images, plan).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_mix_images_channels_first():
+    rng = np.random.default_rng(1)
+    images = rng.random((2, 3, 4, 4)).astype(np.float32)
+    mask = (rng.random((2, 4, 4, 1)) > 0.5).astype(np.float32)
+    plan = kmix.MixPlan(tf.constant([1, 0]), tf.constant(mask), tf.constant(mask.mean((1, 2, 3))))
+    out = kmix.ops.mix_images(images, plan, data_format="channels_first").numpy()
+    m = mask.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(out, m * images + (1 - m) * images[[1, 0]], rtol=1e-6, atol=1e-6)
+
+
+def test_mix_images_integer_input_gives_float32():
+    images = np.full((2, 2, 2, 1), 200, np.uint8)
+    images[1] = 100
+    out = kmix.ops.mix_images(images, _plan([1, 0], [0.25, 0.25]))
+    assert out.dtype == tf.float32
+    np.testing.assert_allclose(out.numpy()[0], 0.25 * 200 + 0.75 * 100)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 2, 1]), np.array([[0], [2], [1]])])
+def test_mix_labels_from_class_ids(labels):
+    plan = _plan([1, 2, 0], [0.7, 0.6, 1.0])
+    out = kmix.ops.mix_labels(labels, plan, num_classes=3).numpy()
+    eye = np.eye(3, dtype=np.float32)[[0, 2, 1]]
+    lam = np.array([0.7, 0.6, 1.0], np.float32)[:, None]
+    np.testing.assert_allclose(out, lam * eye + (1 - lam) * eye[[1, 2, 0]], rtol=1e-6)
+    assert out.dtype == np.float32
+
+
+def test_mix_labels_smoothing_applies_to_both_one_hots_first():
+    plan = _plan([1, 0], [0.7, 0.3])
+    out = kmix.ops.mix_labels(np.array([0, 1]), plan, num_classes=4, label_smoothing=0.1).numpy()
+    smooth = np.full((2, 4), 0.1 / 4, np.float32)
+    smooth[0, 0] = smooth[1, 1] = 1 - 0.1 + 0.1 / 4
+    lam = np.array([[0.7], [0.3]], np.float32)
+    np.testing.assert_allclose(out, lam * smooth + (1 - lam) * smooth[[1, 0]], rtol=1e-6)
+    np.testing.assert_allclose(out.sum(1), 1.0, rtol=1e-6)
+
+
+def timm_cases():
+    data = vectors.load("timm_soft_target")
+    target = np.asarray(data["target"])
+    for case in data["cases"]:
+        if "mixed_target" in case:
+            lam = np.broadcast_to(np.asarray(case["lam"], np.float32).reshape(-1), target.shape)
+            yield data, target, lam, case
+
+
+def test_mix_labels_matches_timm_soft_targets():
+    checked = 0
+    for data, target, lam, case in timm_cases():
+        plan = _plan(np.arange(len(target))[::-1].copy(), lam)  # timm: i with B - 1 - i
+        out = kmix.ops.mix_labels(
+            target, plan, num_classes=data["C"], label_smoothing=case["smoothing"]
+        ).numpy()
+        np.testing.assert_allclose(out, np.asarray(case["mixed_target"]), atol=1e-6)
+        checked += 1
+    assert checked == 7
+
+
+def test_identity_plan_is_a_no_op():
+    images = np.random.default_rng(0).random((4, 6, 6, 3)).astype(np.float32)
+    plan = kmix.plan.identity_plan(4, (6, 6))
+    np.testing.assert_array_equal(kmix.ops.mix_images(images, plan).numpy(), images)
+    labels = np.eye(5, dtype=np.float32)[[0, 3, 1, 4]]
+    np.testing.assert_array_equal(kmix.ops.mix_labels(labels, plan).numpy(), labels)
+
+
+def test_lam_from_mask_is_the_spatial_mean():
+    mask = np.random.default_rng(0).random((3, 5, 7, 1)).astype(np.float32)
+    np.testing.assert_allclose(kmix.ops.lam_from_mask(mask).numpy(), mask.mean((1, 2, 3)), rtol=1e-6)
+
+
+def test_box_from_center_matches_timm():
+    for case in vectors.load("transmix")["timm_cutmix_box_given_center"]:
+        box = kmix.ops.box_from_center(
+            [case["lam_in"]], [case["cy"]], [case["cx"]], case["H"], case["W"]
+        ).numpy()[0]
+        assert box.tolist() == case["box_yl_yh_xl_xh"]
+        mask = kmix.ops.box_mask(box[None], case["H"], case["W"])
+        lam = kmix.ops.lam_from_mask(mask).numpy()[0]
+        assert lam == pytest.approx(case["lam_corrected_share_of_a"], abs=1e-6)
+
+
+def test_box_mask_zero_inside_half_open_box():
+    mask = kmix.ops.box_mask(tf.constant([[1, 3, 2, 5]]), 4, 6).numpy()[0, ..., 0]
+    expected = np.ones((4, 6), np.float32)
+    expected[1:3, 2:5] = 0
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_token_mask_reads_top_left_pixel_of_each_patch():
+    for case in vectors.load("transmix")["cases"]:
+        inputs = case["inputs"]
+        h, w = inputs["image_hw"]
+        p = inputs["patch_size"]
+        yl, yh, xl, xh = inputs["box_yl_yh_xl_xh"]
+        mask = kmix.ops.box_mask(tf.constant([[yl, yh, xl, xh]]), h, w)
+        tokens = kmix.ops.token_mask(mask, p).numpy()[0]
+        # numpy statement of the official nearest downsampling: pixel (i*p, j*p).
+        pixel = np.ones((h, w), np.float32)
+        pixel[yl:yh, xl:xh] = 0
+        np.testing.assert_array_equal(tokens, pixel[::p, ::p].reshape(-1))
+    missing = kmix.ops.token_mask(kmix.ops.box_mask(tf.constant([[1, 15, 20, 30]]), 64, 64), 16)
+    assert missing.numpy().min() == 1.0  # the box misses every sample point
+
+
+def test_token_mask_errors():
+    with pytest.raises(ValueError, match=r"multiples of `patch_size`.*patch_size=16"):
+        kmix.ops.token_mask(tf.ones((1, 20, 20, 1)), 16)
+    with pytest.raises(ValueError, match=r"`patch_size` must be an int >= 1. Received: patch_size=0"):
+        kmix.ops.token_mask(tf.ones((1, 16, 16, 1)), 0)
+
+
+def test_label_errors():
+    plan = _plan([1, 0], [0.5, 0.5])
+    with pytest.raises(ValueError, match=r"Class-id `labels` need `num_classes`.*Received: labels.shape=\(2,\) with dtype=int64 and num_classes=None"):
+        kmix.ops.mix_labels(np.array([0, 1]), plan)
+    with pytest.raises(ValueError, match=r"class ids must be in \[0, num_classes\)=\[0, 3\)\. Received: labels with min=0 and max=3"):
+        kmix.ops.mix_labels(np.array([0, 3]), plan, num_classes=3)
+    with pytest.raises(ValueError, match=r"class ids must be in .* min=-1"):
+        kmix.ops.mix_labels(np.array([-1, 0]), plan, num_classes=3)
+    with pytest.raises(ValueError, match=r"Soft `labels` must have shape \(B, num_classes\)=\(B, 4\)\. Received: labels.shape=\(2, 3\)"):
+        kmix.ops.mix_labels(np.eye(3, dtype=np.float32)[:2], plan, num_classes=4)
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be a float in \[0, 1\)\. Received: label_smoothing=1.5"):
+        kmix.ops.mix_labels(np.array([0, 1]), plan, num_classes=3, label_smoothing=1.5)
+
+
+def test_out_of_range_ids_in_a_graph_fail_at_run_time():
+    plan = _plan([1, 0], [0.5, 0.5])
+    fn = tf.function(lambda y: kmix.ops.mix_labels(y, plan, num_classes=3))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"class ids must be in \[0, num_classes\)"):
+        fn(tf.constant([0, 7]))
+
+
+def test_out_of_range_ids_under_xla_give_nan_not_a_silent_zero_row():
+    plan = _plan([0, 1], [1.0, 1.0])
+    fn = tf.function(lambda y: kmix.ops.mix_labels(y, plan, num_classes=3), jit_compile=True)
+    out = fn(tf.constant([0, 7])).numpy()
+    assert np.all(np.isfinite(out[0])) and np.all(np.isnan(out[1]))
