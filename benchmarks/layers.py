@@ -1,0 +1,130 @@
+"""Times kmix's mixing layers against Keras core and KerasCV on the same batch.
+
+Usage (CPU, needs the `bench` extra for KerasCV):
+
+    pip install -e ".[bench]"
+    python benchmarks/layers.py            # 64x224x224x3 float32, as in the README
+    python benchmarks/layers.py --batch 16 --size 64 --rounds 3   # a quick look
+
+Every layer is called on the same `{"images", "labels"}` batch inside
+`tf.function` (no `jit_compile` on the caller: kmix compiles its own fused
+kernels). Rounds are interleaved (one call of every contender per round) and
+the median per contender is reported, with its ratio to the anchor it must
+beat and to the memory-traffic floor: one blend of two batches,
+`lam * x + (1 - lam) * take(x, perm)`, run as plain TensorFlow ops.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import kmix  # noqa: E402
+
+# (contender, anchor, goal): kmix time must be at most goal * anchor time.
+GOALS = [
+    ("kmix MixUp", "keras MixUp", 1.10),
+    ("kmix CutMix", "keras-cv CutMix", 0.60),
+    ("kmix FMix", "keras-cv FourierMix", 0.20),
+]
+
+
+def contenders(num_classes):
+    out = {
+        "kmix MixUp": kmix.layers.MixUp(num_classes=num_classes, seed=0),
+        "kmix CutMix": kmix.layers.CutMix(num_classes=num_classes, seed=0),
+        "kmix CutMix (per sample)": kmix.layers.CutMix(
+            num_classes=num_classes, lam_scope="sample", seed=0
+        ),
+    }
+    for name, kwargs in [
+        ("FMix", {}),
+        ("ResizeMix", {}),
+        ("MaskMix", {"mask_patch_size": 32, "patch_size": 16}),
+    ]:
+        if hasattr(kmix.layers, name):
+            out[f"kmix {name}"] = getattr(kmix.layers, name)(
+                num_classes=num_classes, seed=0, **kwargs
+            )
+    out["keras MixUp"] = keras.layers.MixUp()
+    out["keras CutMix"] = keras.layers.CutMix()
+    try:
+        import keras_cv
+
+        out["keras-cv MixUp"] = keras_cv.layers.MixUp()
+        out["keras-cv CutMix"] = keras_cv.layers.CutMix()
+        out["keras-cv FourierMix"] = keras_cv.layers.FourierMix()
+    except Exception as error:  # keras-cv is an optional extra
+        print(f"keras-cv not available ({type(error).__name__}: {error}); its rows are skipped")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--classes", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32))
+    classes = np.arange(args.batch) % args.classes
+    one_hot = tf.constant(np.eye(args.classes, dtype=np.float32)[classes])
+    perm = tf.random.shuffle(tf.range(args.batch), seed=1)
+    lam = tf.random.uniform((args.batch, 1, 1, 1), seed=2)
+
+    @tf.function
+    def floor(x):
+        return lam * x + (1.0 - lam) * tf.gather(x, perm)
+
+    fns = {"floor (one blend)": lambda: floor(images)}
+    for name, layer in contenders(args.classes).items():
+        labels = one_hot  # Keras core and KerasCV only take one-hot labels
+        fn = tf.function(lambda d, layer=layer: layer(d, training=True)["images"])
+        fns[name] = lambda fn=fn, labels=labels: fn({"images": images, "labels": labels})
+
+    for fn in fns.values():  # trace, compile and warm up
+        for _ in range(2):
+            fn().numpy()
+    times = {name: [] for name in fns}
+    for _ in range(args.rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn().numpy()
+            times[name].append(time.perf_counter() - start)
+    median = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    floor_ms = median["floor (one blend)"]
+
+    print(
+        f"\n{args.batch}x{args.size}x{args.size}x3 float32, {args.rounds} interleaved rounds, "
+        f"median ms, CPU threads={os.cpu_count()}, TF {tf.__version__}, Keras {keras.__version__}\n"
+    )
+    print(f"| layer | ms | x floor |\n|---|---:|---:|")
+    for name, ms in median.items():
+        print(f"| {name} | {ms:.1f} | {ms / floor_ms:.2f} |")
+    print("\n| goal | kmix ms | anchor ms | ratio | goal | met |\n|---|---:|---:|---:|---:|---|")
+    met_all = True
+    for mine, anchor, goal in GOALS:
+        if mine not in median or anchor not in median:
+            print(f"| {mine} vs {anchor} | - | - | - | {goal:.2f} | not measured |")
+            continue
+        ratio = median[mine] / median[anchor]
+        met = ratio <= goal
+        met_all &= met
+        print(
+            f"| {mine} vs {anchor} | {median[mine]:.1f} | {median[anchor]:.1f} | "
+            f"{ratio:.2f} | {goal:.2f} | {'yes' if met else 'NO'} |"
+        )
+    return 0 if met_all else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
