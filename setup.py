@@ -30,6 +30,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "hypothesis", "scipy", "matplotlib", "scikit-learn"],
+        "demo": ["scikit-learn"],
         "datasets": ["tensorflow-datasets", "scikit-learn"],
         "bench": ["keras-cv==0.9.0", "tensorflow-datasets"],
         "hub": ["keras-hub>=0.20"],
