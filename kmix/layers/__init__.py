@@ -2,7 +2,16 @@
 
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.cut_mix import CutMix
+from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
 from kmix.layers.random_mix_choice import RandomMixChoice
+from kmix.layers.resize_mix import ResizeMix
 
-__all__ = ["BaseMixLayer", "CutMix", "MixUp", "RandomMixChoice"]
+__all__ = [
+    "BaseMixLayer",
+    "CutMix",
+    "MaskMix",
+    "MixUp",
+    "RandomMixChoice",
+    "ResizeMix",
+]

@@ -35,7 +35,7 @@ class RandomMixChoice(BaseMixLayer):
 
     Members keep their own `alpha`, `lam_scope` and method arguments; their
     `partner`, `num_classes`, `label_smoothing` and `seed` are not used (this
-    layer's apply). Members may not be `RandomMixChoice` layers themselves.
+    layer's apply), and they take this layer's `data_format`. Members may not be `RandomMixChoice` layers themselves.
 
     Args:
         mixers: list of kmix mixing layers, e.g. `[MixUp(0.8), CutMix(1.0)]`.
@@ -122,6 +122,9 @@ class RandomMixChoice(BaseMixLayer):
                 f"Received: choice_scope={choice_scope!r}"
             )
         check_probability(no_mix_probability, "no_mix_probability")
+        for mixer in mixers:
+            # Members apply inside this layer, on its images' layout.
+            mixer.data_format = self.data_format
         self.mixers = mixers
         self.mixer_weights = weights
         self.choice_scope = choice_scope

@@ -1,5 +1,8 @@
 """kmix.ops: pure functions on tensors (no state, XLA-compilable)."""
 
+from kmix.ops.grid import grid_to_pixel_mask
+from kmix.ops.grid import grid_to_token_mask
+from kmix.ops.grid import sample_grid_cells
 from kmix.ops.masks import box_from_center
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
@@ -9,17 +12,22 @@ from kmix.ops.mixing import mix_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
+from kmix.ops.resize import resized_partner
 from kmix.ops.tokens import token_mask
 
 __all__ = [
     "box_from_center",
     "box_mask",
     "cutmix_boxes",
+    "grid_to_pixel_mask",
+    "grid_to_token_mask",
     "lam_from_mask",
     "mix_images",
     "mix_labels",
     "one_hot_labels",
+    "resized_partner",
     "sample_beta",
+    "sample_grid_cells",
     "sample_partner_index",
     "token_mask",
 ]

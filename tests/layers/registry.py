@@ -29,6 +29,14 @@ def _cases():
         cases.append(("FMix-soft", lambda **kw: L.FMix(max_soft=0.1, **kw)))
     if hasattr(L, "ResizeMix"):
         cases.append(("ResizeMix", lambda **kw: L.ResizeMix(lam_scope="sample", **kw)))
+        cases.append(
+            (
+                "RandomMixChoice-resize",
+                lambda **kw: L.RandomMixChoice(
+                    [L.MixUp(alpha=1.0), L.ResizeMix()], choice_scope="sample", **kw
+                ),
+            )
+        )
     if hasattr(L, "MaskMix"):
         cases.append(("MaskMix", lambda **kw: L.MaskMix(mask_patch_size=8, patch_size=4, **kw)))
     if hasattr(L, "FMix") and hasattr(L, "ResizeMix") and hasattr(L, "MaskMix"):

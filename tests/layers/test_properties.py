@@ -49,7 +49,8 @@ def test_labels_name_at_most_two_sources_with_pixel_share_weights(make, batch, s
         layer.alpha = alpha
     h, w = size
     rng = np.random.default_rng(seed)
-    images = rng.random((batch, h, w, 2)).astype(np.float32) + np.arange(batch)[:, None, None, None]
+    # Rows are offset by 2 so that two sources always differ by at least 1.
+    images = rng.random((batch, h, w, 2)).astype(np.float32) + 2 * np.arange(batch)[:, None, None, None]
     out = layer({"images": images, "labels": np.arange(batch)})
     mixed, labels = out["images"].numpy(), out["labels"].numpy()
 
@@ -89,11 +90,21 @@ def test_plan_lam_is_the_mask_mean_and_partner_has_no_fixed_point(make, batch, s
         assert plan.lam.numpy().tolist() == [1.0]
 
 
+def _needs_choice(layer):
+    return isinstance(layer, kmix.layers.RandomMixChoice) and any(
+        type(m).__name__ == "ResizeMix" for m in layer.mixers
+    )
+
+
 @pytest.mark.parametrize("make", FACTORIES, ids=IDS)
 def test_injected_identity_plan_is_a_no_op(make):
     layer = make(num_classes=4)
     images = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
     plan = kmix.plan.identity_plan(4, (16, 16))
+    if _needs_choice(layer):
+        with pytest.raises(ValueError, match=r"needs the per-row choice to apply a plan"):
+            layer.mix_images(images, plan)
+        return
     np.testing.assert_array_equal(layer.mix_images(images, plan).numpy(), images)
     labels = kmix.ops.mix_labels(np.arange(4), plan, num_classes=4)
     np.testing.assert_array_equal(labels.numpy(), np.eye(4, dtype=np.float32))
@@ -102,10 +113,8 @@ def test_injected_identity_plan_is_a_no_op(make):
 @pytest.mark.parametrize("make", FACTORIES, ids=IDS)
 def test_injected_plan_is_applied_exactly(make):
     layer = make()
-    if isinstance(layer, kmix.layers.RandomMixChoice) and any(
-        type(m).__name__ == "ResizeMix" for m in layer.mixers
-    ):
-        pytest.skip("applying a plan without the per-row choice is refused (tested separately)")
+    if _needs_choice(layer):
+        pytest.skip("applying a plan without the per-row choice is refused (tested above)")
     rng = np.random.default_rng(1)
     images = rng.random((3, 16, 16, 2)).astype(np.float32)
     plan = layer.sample_plan(images)

@@ -1,0 +1,129 @@
+"""MaskMix (MixPro)."""
+
+from kmix._export import kmix_export
+from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.grid import grid_shape
+from kmix.ops.grid import grid_to_pixel_mask
+from kmix.ops.grid import sample_grid_cells
+from kmix.ops.seeds import split_seed
+
+
+def _check_size_arg(value, name):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
+    if value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
+
+
+@kmix_export("kmix.layers.MaskMix")
+class MaskMix(BaseMixLayer):
+    """Keeps a random set of grid cells of each image; the partner fills the rest.
+
+    MixPro's MaskMix: the image is cut into a grid of
+    `ceil(H / mask_patch_size) x ceil(W / mask_patch_size)` cells; a ratio
+    `r ~ Beta(alpha, alpha)` is drawn per batch and every row keeps its own
+    uniformly random subset of `n = ceil(Gh * Gw * r)` cells (at least one),
+    the partner showing in the others. Cell sides are multiples of the ViT
+    `patch_size`, so every token comes wholly from one image (the token mask is
+    `kmix.ops.token_mask(plan.mask, patch_size)`, or
+    `kmix.ops.grid.grid_to_token_mask` from the cells).
+
+    The label weight is the measured mean of the cropped pixel mask. Where the
+    grid overhangs the image (`Gh * mask_patch_size > H`) this deliberately
+    differs from MixPro's `lam_area = n / (Gh * Gw)`, which counts the cropped
+    border cells as whole; the two agree when the image side is a multiple of
+    `mask_patch_size` (e.g. 224 with 32 or 56). Other differences: images
+    need not be square (`Gh != Gw` is supported); `lam_scope="sample"` draws a
+    ratio per row (MixPro: one per batch, kmix's default); the partner is a
+    derangement by default (MixPro's `randperm` may pair a row with itself;
+    pass `partner` to change it). MixPro's Progressive Attention Labeling is a
+    loss-side refinement and is not part of this layer.
+
+    **Note:** safe inside a `tf.data` pipeline, inside `keras.Sequential` (the
+    plan reaches `kmix.losses.MixupCrossentropy`) and under `jit_compile=True`.
+    Image height and width must be known statically.
+
+    Args:
+        alpha: float > 0. Beta(alpha, alpha) concentration of the kept-cell
+            ratio. Defaults to `1.0` (MixPro's `AUG.MASKMIX_ALPHA`).
+        mask_patch_size: int, the cell side in pixels; a multiple of
+            `patch_size`. Defaults to `32`.
+        patch_size: int, the ViT patch size the cells must align with.
+            Defaults to `16`.
+        num_classes: int or `None`. Needed when labels are class ids.
+        label_smoothing: float in [0, 1). Defaults to `0.0` (MixPro uses 0.1).
+        lam_scope: `"batch"` (one ratio per batch, as MixPro) or `"sample"`.
+        partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
+        seed: int or `None`.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Call arguments:
+        data: a dict with `"images"` and optional `"labels"`,
+            `"segmentation_masks"` (other keys pass through); a tuple
+            `(images, labels)`; or images alone.
+        labels: labels as a second positional argument.
+        training: bool. With `False` the input is returned unchanged.
+
+    Returns:
+        The same structure with mixed images and float32 `(B, K)` labels.
+
+    Raises:
+        ValueError: `mask_patch_size` is not a multiple of `patch_size`, or a
+            size is below 1.
+        TypeError: a size is not an int.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kmix
+
+    images = np.random.rand(8, 64, 64, 3).astype("float32")
+    layer = kmix.layers.MaskMix(mask_patch_size=16, patch_size=8,
+                                num_classes=10, seed=0)
+    mixed, labels = layer(images, np.arange(8))
+    print(mixed.shape, labels.shape)  # (8, 64, 64, 3) (8, 10)
+    plan = layer.sample_plan(images)
+    print(kmix.ops.token_mask(plan.mask, 8).shape)  # (8, 64)
+    ```
+
+    References:
+        - [Zhao et al., 2023](https://arxiv.org/abs/2304.12043) (MixPro, ICLR 2023)
+        - [fistyee/MixPro `utils.MaskMix`](https://github.com/fistyee/MixPro)
+    """
+
+    def __init__(self, alpha=1.0, mask_patch_size=32, patch_size=16, **kwargs):
+        _check_size_arg(mask_patch_size, "mask_patch_size")
+        _check_size_arg(patch_size, "patch_size")
+        if mask_patch_size % patch_size:
+            raise ValueError(
+                "`mask_patch_size` must be a multiple of `patch_size` so that every "
+                "cell covers whole ViT tokens. Received: "
+                f"mask_patch_size={mask_patch_size} and patch_size={patch_size}"
+            )
+        super().__init__(alpha=alpha, **kwargs)
+        self.mask_patch_size = mask_patch_size
+        self.patch_size = patch_size
+
+    def _check_image_size(self, height, width):
+        if not (isinstance(height, int) and isinstance(width, int)):
+            raise ValueError(
+                "MaskMix needs the image height and width known statically. "
+                "Received: images of unknown size"
+            )
+
+    def _sample_mask(self, batch_size, height, width, seed):
+        seed_ratio, seed_cells = split_seed(seed, 2)
+        ratio = self._sample_ratios(self._scope_size(batch_size), seed_ratio)
+        ratio = self._broadcast_scope(ratio, batch_size)
+        grid_h, grid_w = grid_shape(height, width, self.mask_patch_size)
+        cells = sample_grid_cells(ratio, grid_h, grid_w, seed_cells)
+        return grid_to_pixel_mask(cells, self.mask_patch_size, height, width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"mask_patch_size": self.mask_patch_size, "patch_size": self.patch_size}
+        )
+        return config

@@ -1,0 +1,198 @@
+"""ResizeMix."""
+
+import tensorflow as tf
+
+from kmix._export import kmix_export
+from kmix.layers import _kernels
+from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.masks import box_mask
+from kmix.ops.resize import INTERPOLATIONS
+from kmix.ops.resize import boxes_from_mask
+from kmix.ops.resize import resized_partner
+from kmix.ops.resize import sample_resize_boxes
+from kmix.ops.seeds import split_seed
+
+
+def _paste_view(images, index, mask, interpolation, data_format):
+    # The box is read back from the mask, so a plan alone defines the paste.
+    axes = (2, 3) if data_format == "channels_first" else (1, 2)
+    shape = tf.shape(images)
+    mask = tf.broadcast_to(
+        tf.cast(mask, tf.float32), tf.stack([shape[0], shape[axes[0]], shape[axes[1]], 1])
+    )
+    boxes = boxes_from_mask(mask)
+    return resized_partner(images, index, boxes, interpolation, data_format)
+
+
+# Compiled like the apply kernels: the coordinate gather is faster under XLA on
+# CPU (`kmix.config.set_fused_kernels(False)` turns it off). One function per
+# rank (images, or (B, H, W) class-id masks): relaxed retracing may forget sizes,
+# not the rank.
+_PASTE_VIEW_XLA = {
+    rank: tf.function(_paste_view, jit_compile=True, reduce_retracing=True) for rank in (3, 4)
+}
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+@kmix_export("kmix.layers.ResizeMix")
+class ResizeMix(BaseMixLayer):
+    """Pastes the whole partner image, shrunk, into a box; labels mix by the box area.
+
+    Unlike CutMix, the pasted content is the entire partner image resized to
+    the box (not a crop of it), so the partner's object is kept. The box side
+    ratio is `tau ~ U(scope)` (openmixup's original setting), or with
+    `use_alpha=True` `tau ~ Beta(alpha, alpha)`, redrawn from `U(scope)` when
+    outside the scope. The box is `floor(tau * W) x floor(tau * H)` with a
+    centre uniform over the image, clipped at the border (clovaai `rand_bbox`
+    style), and the partner is resized to the clipped box with PyTorch's
+    nearest rule (`F.interpolate(mode="nearest")`) or bilinear
+    (`align_corners=False`). The label weight is the fraction of pixels each
+    image keeps, `1 - box_area / (H * W)`, measured on the mask.
+
+    Shapes stay static (XLA, `tf.data`): the paste is one coordinate gather
+    for the whole batch, and it reads the box from the plan's mask, so
+    `layer.mix_images(images, plan)` needs nothing but the plan.
+
+    Differences from openmixup's `resizemix` (deliberate):
+        - openmixup's `rand_bbox_tao` reads `W` from the height axis and `H`
+          from the width axis; kmix uses the right axes (same result for
+          square images).
+        - A box that would be empty (`floor(tau * side) < 2` on small images)
+          leaves the row unmixed (lam = 1) where PyTorch's interpolate fails.
+        - `lam_scope="sample"` draws one scale and one box per row (openmixup:
+          one per batch, kmix's default `lam_scope="batch"`).
+
+    **Note:** safe inside a `tf.data` pipeline, inside `keras.Sequential` (the
+    plan reaches `kmix.losses.MixupCrossentropy`) and under `jit_compile=True`.
+    Segmentation masks are pasted the same way with nearest interpolation and
+    keep their dtype.
+
+    Args:
+        alpha: float > 0. Beta(alpha, alpha) concentration of `tau`, used only
+            with `use_alpha=True`. Defaults to `1.0`.
+        scope: pair `(lo, hi)` with `0 < lo <= hi <= 1`: the range of the box
+            side ratio `tau`. Defaults to `(0.1, 0.8)`.
+        use_alpha: bool. Draw `tau` from Beta(alpha, alpha) (falling back to
+            `U(scope)` outside the scope) instead of `U(scope)`. Defaults to
+            `False`.
+        interpolation: `"nearest"` (default, as the official code) or
+            `"bilinear"`, how the partner is resized for images.
+        num_classes: int or `None`. Needed when labels are class ids.
+        label_smoothing: float in [0, 1). Defaults to `0.0`.
+        lam_scope: `"batch"` (one scale and one box for the batch, as the
+            official code) or `"sample"` (per row).
+        partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
+        seed: int or `None`.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Call arguments:
+        data: a dict with `"images"` and optional `"labels"`,
+            `"segmentation_masks"` (other keys pass through); a tuple
+            `(images, labels)`; or images alone.
+        labels: labels as a second positional argument.
+        training: bool. With `False` the input is returned unchanged.
+
+    Returns:
+        The same structure with mixed images and float32 `(B, K)` labels.
+
+    Raises:
+        ValueError: `scope` out of range or `interpolation` unknown.
+        TypeError: `scope` not a pair of numbers, or `use_alpha` not a bool.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kmix
+
+    images = np.random.rand(8, 32, 32, 3).astype("float32")
+    layer = kmix.layers.ResizeMix(num_classes=10, seed=0)
+    out = layer({"images": images, "labels": np.arange(8)})
+    print(out["images"].shape, out["labels"].shape)  # (8, 32, 32, 3) (8, 10)
+    plan = layer.sample_plan(images)
+    print(layer.mix_images(images, plan).shape)  # (8, 32, 32, 3)
+    ```
+
+    References:
+        - [Qin et al., 2020](https://arxiv.org/abs/2012.11101)
+        - [openmixup `resizemix.py`](https://github.com/Westlake-AI/openmixup)
+    """
+
+    def __init__(
+        self,
+        alpha=1.0,
+        scope=(0.1, 0.8),
+        use_alpha=False,
+        interpolation="nearest",
+        **kwargs,
+    ):
+        if (
+            not isinstance(scope, (tuple, list))
+            or len(scope) != 2
+            or not all(_is_number(v) for v in scope)
+        ):
+            raise TypeError(
+                "`scope` must be a pair (lo, hi) of floats with 0 < lo <= hi <= 1. "
+                f"Received: scope={scope!r}"
+            )
+        scope = (float(scope[0]), float(scope[1]))
+        if not 0.0 < scope[0] <= scope[1] <= 1.0:
+            raise ValueError(
+                "`scope` must be a pair (lo, hi) of floats with 0 < lo <= hi <= 1. "
+                f"Received: scope={scope}"
+            )
+        if not isinstance(use_alpha, bool):
+            raise TypeError(
+                f"`use_alpha` must be a bool. Received: use_alpha={use_alpha!r}"
+            )
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"`interpolation` must be one of {INTERPOLATIONS}. "
+                f"Received: interpolation={interpolation!r}"
+            )
+        super().__init__(alpha=alpha, **kwargs)
+        self.scope = scope
+        self.use_alpha = use_alpha
+        self.interpolation = interpolation
+
+    def _sample_scale(self, count, seed):
+        """`count` box side ratios `tau`, float32 `(count,)`."""
+        seed_uniform, seed_beta = split_seed(seed, 2)
+        lo, hi = self.scope
+        uniform = tf.random.stateless_uniform(
+            tf.reshape(count, [1]), seed_uniform, minval=lo, maxval=hi
+        )
+        if not self.use_alpha:
+            return uniform
+        tau = self._sample_ratios(count, seed_beta)
+        return tf.where((tau >= lo) & (tau <= hi), tau, uniform)
+
+    def _sample_mask(self, batch_size, height, width, seed):
+        seed_tau, seed_box = split_seed(seed, 2)
+        tau = self._sample_scale(self._scope_size(batch_size), seed_tau)
+        boxes = sample_resize_boxes(tau, height, width, seed_box)
+        boxes = self._broadcast_scope(boxes, batch_size)
+        return box_mask(boxes, height, width)
+
+    def _partner_images(self, images, plan, aux, nearest=False):
+        data_format = self.data_format if images.shape.rank == 4 else "channels_last"
+        interpolation = "nearest" if nearest else self.interpolation
+        fn = _paste_view
+        if _kernels.fused_kernels_enabled():
+            fn = _PASTE_VIEW_XLA.get(images.shape.rank, _paste_view)
+        return fn(images, plan.index, plan.mask, interpolation, data_format)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "scope": self.scope,
+                "use_alpha": self.use_alpha,
+                "interpolation": self.interpolation,
+            }
+        )
+        return config
