@@ -17,22 +17,20 @@ SETTINGS = settings(
 )
 
 
-def _own_shares(mixed, images, rows, sources, binary):
-    """The measured weight of `sources` in `mixed` for every row.
+def _own_share(mixed_row, own, partner, binary, resized_partner):
+    """The measured weight of the own image `own` in `mixed_row`.
 
-    With binary masks a pixel belongs to a source when it equals it on every
-    channel (which also holds when the partner is pasted resized, as in
-    ResizeMix); otherwise each pixel's weight solves
-    `mixed = w * a + (1 - w) * b` and the share is the mean weight.
+    With binary masks a pixel is the row's own when it equals it on every
+    channel (this also holds when the partner is pasted resized, as in
+    ResizeMix). Otherwise each pixel's weight solves
+    `mixed = w * own + (1 - w) * partner` and the share is the mean weight;
+    for a container that mixes blend rows and resize-paste rows, a row with
+    any own pixel left untouched is a paste row.
     """
-    out = []
-    for i, (a, b) in zip(rows, sources):
-        if binary:
-            out.append(np.mean(np.all(np.isclose(mixed[i], images[a], atol=1e-6), axis=-1)))
-        else:
-            w = (mixed[i] - images[b]) / (images[a] - images[b])
-            out.append(float(np.mean(w)))
-    return np.array(out)
+    is_own = np.all(np.isclose(mixed_row, own, atol=1e-6), axis=-1)
+    if binary or (resized_partner and is_own.any() and not is_own.all()):
+        return float(np.mean(is_own))
+    return float(np.mean((mixed_row - partner) / (own - partner)))
 
 
 @pytest.mark.parametrize("make", FACTORIES, ids=IDS)
@@ -64,7 +62,7 @@ def test_labels_name_at_most_two_sources_with_pixel_share_weights(make, batch, s
             continue
         assert i in nz  # a row always keeps a share of its own label
         partner = [j for j in nz if j != i][0]
-        share = _own_shares(mixed, images, [i], [(i, partner)], layer._binary_mask)[0]
+        share = _own_share(mixed[i], images[i], images[partner], layer._binary_mask, _has_resized_partner(layer))
         assert share == pytest.approx(labels[i, i], abs=1e-5)
 
 
@@ -88,6 +86,11 @@ def test_plan_lam_is_the_mask_mean_and_partner_has_no_fixed_point(make, batch, s
         assert np.all(index != np.arange(batch))
     if batch == 1:
         assert plan.lam.numpy().tolist() == [1.0]
+
+
+def _has_resized_partner(layer):
+    members = layer.mixers if isinstance(layer, kmix.layers.RandomMixChoice) else [layer]
+    return any(type(m).__name__ == "ResizeMix" for m in members)
 
 
 def _needs_choice(layer):
