@@ -26,6 +26,7 @@ from kmix.ops.validation import check_num_classes
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import check_same_batch
 from kmix.plan import MixPlan
+from kmix.plan import identity_plan
 
 IMAGES = "images"
 LABELS = "labels"
@@ -364,7 +365,18 @@ class BaseMixLayer(keras.layers.Layer):
         deps = self._validate(inputs)
         if not training:
             if inputs.form == "images":
-                _context.clear_record()
+                # The loss of an evaluation step sees an identity plan: nothing
+                # was mixed, and plan-aware losses know they are evaluating.
+                batch_size, height, width = self._batch_dims(inputs.images)
+                _context.set_record(
+                    _context.StepRecord(
+                        identity_plan(batch_size),
+                        self,
+                        self.num_classes,
+                        self.label_smoothing,
+                        training=False,
+                    )
+                )
             return self._identity(data, labels, sample_weight)
         soft_labels = None
         if inputs.labels is not None:

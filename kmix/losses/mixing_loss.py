@@ -26,6 +26,9 @@ class MixingLoss(keras.losses.Loss):
 
     # Read by mixing layers to check that the model's loss sees their plan.
     _kmix_reads_plan = True
+    # Losses that cannot work from soft labels alone (they need the partner,
+    # lambda or extra logits) refuse to run without a plan.
+    _requires_plan = False
 
     def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -43,15 +46,45 @@ class MixingLoss(keras.losses.Loss):
             )
         return record.label_smoothing
 
-    def mixed_targets(self, y_true, num_classes):
-        """Returns `(targets, record)`: float32 `(B, K)` targets for this step."""
+    def step_record(self):
+        """The record of this step's mixer, or a clear error if it is required."""
         record = _context.get_record()
+        if record is None and self._requires_plan:
+            raise ValueError(
+                f"{type(self).__name__} needs the mixing plan of the training step "
+                "(the partner of every row and its lambda), and no kmix mixer drew "
+                "one: compile a `kmix.models.MixingModel` (or a model built on "
+                "`kmix.models.MixingMixin`) with it, or a model that holds a kmix "
+                "mixing layer. A plain keras.Model only gives it y_true and y_pred."
+            )
+        return record
+
+    def own_and_partner_targets(self, y_true, num_classes):
+        """Returns `(y, y_partner, lam, record)` for this step.
+
+        `y` are the own targets `(B, K)` (smoothed), `y_partner = take(y, index)`
+        and `lam` `(B,)` the weight of the own label.
+        """
+        record = self.step_record()
+        self._check_num_classes(record, num_classes)
+        y = one_hot_labels(y_true, num_classes, self._smoothing(record), name="y_true")
+        if record is None:
+            return y, y, tf.ones(tf.shape(y)[:1], tf.float32), None
+        plan = record.plan
+        return y, tf.gather(y, plan.index), tf.cast(plan.lam, tf.float32), record
+
+    def _check_num_classes(self, record, num_classes):
         if record is not None and record.num_classes not in (None, num_classes):
             raise ValueError(
                 f"The mixing layer {record.source.name!r} has "
                 f"num_classes={record.num_classes} but the model predicts "
                 f"{num_classes} classes (y_pred.shape[-1])."
             )
+
+    def mixed_targets(self, y_true, num_classes):
+        """Returns `(targets, record)`: float32 `(B, K)` targets for this step."""
+        record = self.step_record()
+        self._check_num_classes(record, num_classes)
         y = one_hot_labels(y_true, num_classes, self._smoothing(record), name="y_true")
         if record is None:
             return y, None
