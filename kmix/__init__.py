@@ -5,7 +5,8 @@ __version__ = "0.1.0"
 from kmix import config
 from kmix import layers
 from kmix import losses
+from kmix import models
 from kmix import ops
 from kmix.plan import MixPlan
 
-__all__ = ["MixPlan", "config", "layers", "losses", "ops", "__version__"]
+__all__ = ["MixPlan", "config", "layers", "losses", "models", "ops", "__version__"]

@@ -31,3 +31,10 @@ def current_entry_layer():
         return None
     context = global_state.get_global_attribute("current_call_ctx")
     return getattr(context, "entry_layer", None)
+
+
+def functional_from_config(cls, config, custom_objects=None):
+    """Rebuilds a functional model subclass from its config (Keras private API)."""
+    from keras.src.models.functional import functional_from_config as rebuild
+
+    return rebuild(cls, config, custom_objects=custom_objects)

@@ -1,0 +1,234 @@
+"""MixingMixin: in-graph mixing in a Keras model's train step."""
+
+import keras
+import tensorflow as tf
+
+from kmix import _context
+from kmix._compat import require_tensorflow_backend
+from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.mixing import mix_soft_labels
+from kmix.ops.mixing import one_hot_labels
+from kmix.ops.validation import check_images
+from kmix.plan import identity_plan
+
+# Strategies whose replicas each run the train step on their own batch.
+_SUPPORTED_STRATEGIES = (
+    "_DefaultDistributionStrategy",
+    "OneDeviceStrategy",
+    "MirroredStrategy",
+    "MultiWorkerMirroredStrategy",
+    "CollectiveAllReduceStrategy",
+    "TPUStrategy",
+    "TPUStrategyV2",
+)
+
+
+def _flat_losses(loss):
+    return [] if loss is None else keras.tree.flatten(loss)
+
+
+class MixingMixin:
+    """Mixes batches inside the compiled training step of a Keras model.
+
+    Put it first in the bases of a `keras.Model` subclass (or use
+    `kmix.models.MixingModel` for a functional model). In `fit`, each training
+    step:
+
+    1. draws one `MixPlan` from `mixer` for the batch, on the device, from the
+       model's `keras.random.SeedGenerator` (seeded with the mixer's seed, so
+       runs are reproducible) folded with the replica id, so that every replica
+       mixes its own batch differently;
+    2. mixes the images (and, for losses that ask for it, runs the clean and
+       the mixed images through the model in one concatenated forward pass);
+    3. computes the loss from the plan: kmix losses given to `compile(loss=...)`
+       receive the original labels and read the plan (own labels, partner
+       labels, lambda, and the extra logits they need); a plain Keras loss
+       receives the mixed soft targets `lam * y + (1 - lam) * take(y, index)`
+       as float32 `(B, K)`.
+
+    `evaluate` and `predict` never mix. In evaluation, kmix losses see an
+    identity plan and plain Keras losses see one-hot targets.
+
+    **Training metrics** (`compile(metrics=...)`) compare the predictions on the
+    mixed images with the ORIGINAL labels as given to `fit` (so integer-label
+    metrics such as `"accuracy"` work unchanged in training and validation);
+    with a loss that needs clean logits (RankMixup), the predictions on the
+    clean images.
+
+    Everything runs with the TensorFlow backend, under `jit_compile=True`, and
+    under `tf.distribute.MirroredStrategy` (each replica mixes its own batch);
+    labels and lambdas stay float32 under mixed precision.
+
+    Args:
+        mixer: a kmix mixing layer (`MixUp`, `CutMix`, `RandomMixChoice`, ...).
+            With integer labels it needs `num_classes`.
+    """
+
+    _kmix_mixes_in_train_step = True
+
+    def __init__(self, *args, mixer=None, **kwargs):
+        require_tensorflow_backend(type(self).__name__)
+        super().__init__(*args, **kwargs)
+        if mixer is not None and not isinstance(mixer, BaseMixLayer):
+            raise TypeError(
+                "`mixer` must be a kmix mixing layer (e.g. kmix.layers.CutMix). "
+                f"Received: mixer of type {type(mixer).__name__}"
+            )
+        self.mixer = mixer
+        # The model owns the step's randomness (keras.io's custom train_step
+        # guide does the same); seeded from the mixer's seed.
+        self.mix_seed_generator = keras.random.SeedGenerator(
+            mixer.seed if mixer is not None else None
+        )
+
+    # ------------------------------------------------------------------
+    # Checks at the first step
+    # ------------------------------------------------------------------
+    def _check_strategy(self):
+        strategy = tf.distribute.get_strategy()
+        name = type(strategy).__name__
+        if name not in _SUPPORTED_STRATEGIES:
+            raise ValueError(
+                f"{type(self).__name__} mixes each replica's batch inside the "
+                "train step, which needs a strategy whose replicas run the step "
+                f"on their own batches ({', '.join(sorted(set(_SUPPORTED_STRATEGIES)))}). "
+                f"Received: strategy={name}"
+            )
+
+    def _check_labels(self, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} needs labels to mix: fit(x, y). Received: y=None"
+            )
+        if len(keras.tree.flatten(y)) != 1:
+            raise ValueError(
+                f"{type(self).__name__} mixes one label tensor per batch. Received: "
+                f"a structure of {len(keras.tree.flatten(y))} label tensors"
+            )
+        y = tf.convert_to_tensor(y)
+        if y.dtype.is_integer and self.mixer.num_classes is None:
+            raise ValueError(
+                f"{type(self).__name__} got integer labels (class ids), but its "
+                f"mixer {type(self.mixer).__name__} has num_classes=None. Pass "
+                f"num_classes to the mixer, e.g. {type(self.mixer).__name__}"
+                "(num_classes=10), or give one-hot labels."
+            )
+        return y
+
+    # ------------------------------------------------------------------
+    # Seeds
+    # ------------------------------------------------------------------
+    def _step_seed(self):
+        seed = tf.cast(self.mix_seed_generator.next(), tf.int32)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+            seed = tf.random.experimental.stateless_fold_in(seed, replica)
+        return seed
+
+    # ------------------------------------------------------------------
+    # Steps
+    # ------------------------------------------------------------------
+    def _loss_needs_clean_logits(self):
+        return any(getattr(l, "needs_clean_logits", False) for l in _flat_losses(self.loss))
+
+    def _num_mixes(self):
+        counts = {getattr(l, "num_mixes", 1) or 1 for l in _flat_losses(self.loss)}
+        return max(counts) if counts else 1
+
+    def train_step(self, data):
+        if self.mixer is None:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_strategy()
+        y = self._check_labels(y)
+        images, _ = check_images(x, name="x", allow_single=False)
+        mixer = self.mixer
+        batch_size, height, width = mixer._batch_dims(images)
+        mixer._check_image_size(height, width)
+
+        seed = self._step_seed()
+        num_mixes = self._num_mixes() if self._loss_needs_clean_logits() else 1
+        seeds = tf.random.experimental.stateless_split(seed, num_mixes + 1)
+        plans, mixed = [], []
+        for m in range(num_mixes):
+            plan, aux = mixer._sample(batch_size, height, width, seed=seeds[m])
+            plans.append(plan)
+            mixed.append(mixer._apply_images(images, plan, aux, mixer.compute_dtype))
+
+        extras = {"seed": seeds[num_mixes], "plans": plans}
+        if self._loss_needs_clean_logits():
+            x_in = tf.concat([tf.cast(images, mixer.compute_dtype)] + mixed, axis=0)
+            extras["split"] = num_mixes + 1
+        else:
+            x_in = mixed[0]
+        _context.set_record(
+            _context.StepRecord(
+                plans[0], mixer, mixer.num_classes, mixer.label_smoothing, True, extras
+            )
+        )
+        return super().train_step(keras.utils.pack_x_y_sample_weight(x_in, y, sample_weight))
+
+    def test_step(self, data):
+        if self.mixer is None:
+            return super().test_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch_size = tf.shape(keras.tree.flatten(x)[0])[0]
+        _context.set_record(
+            _context.StepRecord(
+                identity_plan(batch_size),
+                self.mixer,
+                self.mixer.num_classes,
+                self.mixer.label_smoothing,
+                False,
+                {},
+            )
+        )
+        return super().test_step(data)
+
+    def _split_predictions(self, y_pred):
+        """With a concatenated forward pass: keep the clean part, record the rest."""
+        record = _context.get_record()
+        if record is None or not record.training or "split" not in (record.extras or {}):
+            return y_pred
+        parts = record.extras["split"]
+        if not isinstance(y_pred, tf.Tensor) or y_pred.shape.rank != 2:
+            raise ValueError(
+                "A loss that compares clean and mixed predictions (RankMixup) needs "
+                "a model whose output is logits of shape (B, K). Received: output "
+                f"{'of shape ' + str(tuple(y_pred.shape)) if hasattr(y_pred, 'shape') else 'structure ' + type(y_pred).__name__}"
+            )
+        chunks = tf.split(y_pred, parts, axis=0)
+        if "mixed_logits" not in record.extras:
+            record.extras["clean_logits"] = chunks[0]
+            record.extras["mixed_logits"] = tf.stack(chunks[1:], axis=0)
+        return chunks[0]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.mixer is not None:
+            y_pred = self._split_predictions(y_pred)
+            losses = _flat_losses(self.loss)
+            if losses and not all(getattr(l, "_kmix_reads_plan", False) for l in losses):
+                y = self._plain_loss_targets(y, y_pred)
+        return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+
+    def _plain_loss_targets(self, y, y_pred):
+        """Soft mixed targets (training) or one-hot targets (evaluation), float32."""
+        record = _context.get_record()
+        num_classes = y_pred.shape[-1]
+        targets = one_hot_labels(y, num_classes, self.mixer.label_smoothing if record is not None and record.training else 0.0)
+        if record is None or not record.training:
+            return targets
+        return mix_soft_labels(targets, record.plan)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self.mixer is not None:
+            y_pred = self._split_predictions(y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config["mixer"] = (
+            keras.saving.serialize_keras_object(self.mixer) if self.mixer is not None else None
+        )
+        return config

@@ -1,0 +1,227 @@
+"""MixingModel / MixingMixin: in-graph mixing inside fit."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kmix
+from kmix import _context
+from kmix.losses.mixing_loss import MixingLoss
+
+K, H = 4, 16
+
+
+def colour_batch(batch=8, offset=0):
+    """Image i is filled with the one-hot colour of its class, so the global
+    average of a mixed image is exactly the share of each class's pixels."""
+    labels = (np.arange(batch) + offset) % K
+    images = np.broadcast_to(
+        np.eye(K, dtype=np.float32)[labels][:, None, None, :], (batch, H, H, K)
+    ).copy()
+    return images, labels
+
+
+class PixelShareGap(MixingLoss):
+    """Test loss: |mixed targets - pixel shares| per row. Zero exactly when the
+    labels were mixed with the same plan as the images the model saw."""
+
+    def call(self, y_true, y_pred):
+        targets, record = self.mixed_targets(y_true, y_pred.shape[-1])
+        assert targets.dtype == tf.float32
+        if record is not None:
+            assert record.plan.lam.dtype == tf.float32
+        return tf.reduce_sum(tf.abs(targets - tf.cast(y_pred, tf.float32)), axis=-1)
+
+
+def share_model(mixer, trainable=False):
+    inputs = keras.Input((H, H, K))
+    shares = keras.layers.GlobalAveragePooling2D()(inputs)
+    if trainable:  # a trainable weight that never changes the output
+        shares = shares + 0.0 * keras.layers.Dense(K)(shares)
+    return kmix.models.MixingModel(inputs, shares, mixer=mixer)
+
+
+MIXERS = {
+    "CutMix": lambda: kmix.layers.CutMix(num_classes=K, seed=1, lam_scope="sample"),
+    "MixUp": lambda: kmix.layers.MixUp(alpha=1.0, num_classes=K, seed=1, lam_scope="sample"),
+    "RandomMixChoice": lambda: kmix.layers.RandomMixChoice(
+        [kmix.layers.MixUp(), kmix.layers.ResizeMix(), kmix.layers.MaskMix(mask_patch_size=4, patch_size=2)],
+        choice_scope="sample", num_classes=K, seed=1),
+}
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_labels_follow_the_pixels_in_the_train_step(name, jit):
+    images, labels = colour_batch(16)
+    model = share_model(MIXERS[name](), trainable=True)
+    model.compile(optimizer="sgd", loss=PixelShareGap(), jit_compile=jit)
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert max(history.history["loss"]) < 1e-5
+
+
+def test_training_actually_mixes():
+    images, labels = colour_batch(16)
+    model = share_model(MIXERS["CutMix"]())
+    model.compile(loss=keras.losses.MeanAbsoluteError())
+    # A plain Keras loss gets the mixed soft targets: MAE against the pixel
+    # shares is zero, while the unmixed one-hot labels are far from them.
+    assert model.train_on_batch(images, labels) < 1e-6
+    mixed = model.mixer(images, labels)  # same kind of draw, outside the model
+    assert np.abs(mixed[1].numpy() - np.eye(K)[labels]).max() > 0.05
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_sample_weight_validation_callbacks_and_steps_per_execution(one_hot):
+    images, labels = colour_batch(24)
+    y = np.eye(K, dtype=np.float32)[labels] if one_hot else labels
+    model = share_model(MIXERS["CutMix"](), trainable=True)
+    model.compile(optimizer="adam", loss=PixelShareGap(), steps_per_execution=3)
+    seen = []
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs))
+    history = model.fit(
+        images, y, sample_weight=np.linspace(0.5, 2, 24), batch_size=4, epochs=2,
+        validation_data=colour_batch(8, offset=1), callbacks=[callback], verbose=0,
+    )
+    assert len(seen) == 2 and "val_loss" in seen[0]
+    assert max(history.history["loss"]) < 1e-5
+    assert max(history.history["val_loss"]) < 1e-6
+
+
+def test_evaluate_and_predict_never_mix():
+    images, labels = colour_batch(8)
+    model = share_model(MIXERS["CutMix"]())
+    model.compile(loss=keras.losses.MeanAbsoluteError())
+    # Unmixed colour images: shares are the one-hot labels.
+    assert model.evaluate(images, labels, verbose=0) < 1e-7
+    np.testing.assert_allclose(model.predict(images, verbose=0), np.eye(K)[labels], atol=1e-6)
+
+
+def test_metrics_are_computed_against_the_original_labels():
+    images, labels = colour_batch(8)
+    labels = np.array([3, 3, 3, 3, 1, 1, 1, 1])
+    model = share_model(MIXERS["CutMix"](), trainable=True)
+    label_mean = keras.metrics.MeanMetricWrapper(
+        lambda y_true, y_pred: tf.reduce_mean(tf.cast(y_true, tf.float32), axis=-1), name="label_mean")
+    model.compile(optimizer="sgd", loss=PixelShareGap(), metrics=[label_mean])
+    history = model.fit(images, labels, batch_size=8, verbose=0)
+    # Original class ids (mean 2.0); mixed soft targets would average 1/K.
+    assert history.history["label_mean"][0] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_labels_and_lambdas_float32(policy):
+    keras.config.set_dtype_policy(policy)
+    images, labels = colour_batch(8)
+    model = share_model(MIXERS["CutMix"](), trainable=True)
+    model.compile(optimizer="sgd", loss=PixelShareGap())
+    loss = model.fit(images, labels, verbose=0).history["loss"][0]
+    assert loss < 1e-2  # shares computed in low precision
+
+
+def test_save_load_and_keep_training(tmp_path):
+    images, labels = colour_batch(8)
+    model = share_model(MIXERS["RandomMixChoice"](), trainable=True)
+    model.compile(optimizer="adam", loss=kmix.losses.MixupCrossentropy(from_logits=False))
+    model.fit(images, labels, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded) is kmix.models.MixingModel
+    assert loaded.mixer.get_config() == model.mixer.get_config()
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    loaded.compile(optimizer="adam", loss=PixelShareGap())
+    assert loaded.fit(images, labels, verbose=0).history["loss"][0] < 1e-5
+
+
+def test_runs_are_reproducible_and_steps_draw_new_plans():
+    images, labels = colour_batch(8)
+
+    def run():
+        model = share_model(MIXERS["CutMix"]())
+        model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(from_logits=False))
+        return [float(model.train_on_batch(images, labels)) for _ in range(3)]
+
+    first, second = run(), run()
+    assert first == second  # same mixer seed, same steps: same plans
+    assert len(set(first)) == 3  # every step draws a new plan
+
+
+class NeedsPlan(MixingLoss):
+    _requires_plan = True
+
+    def call(self, y_true, y_pred):
+        y, partner, lam, _ = self.own_and_partner_targets(y_true, y_pred.shape[-1])
+        return tf.reduce_sum(y * 0 + partner * 0, axis=-1) + lam * 0
+
+
+def test_integer_labels_need_num_classes_on_the_mixer():
+    images, labels = colour_batch(8)
+    model = share_model(kmix.layers.CutMix())
+    model.compile(loss=kmix.losses.MixupCrossentropy())
+    with pytest.raises(ValueError, match=r"MixingModel got integer labels \(class ids\), but its mixer CutMix has num_classes=None"):
+        model.fit(images, labels, verbose=0)
+
+
+def test_plan_requiring_loss_in_a_plain_model_raises_at_the_first_step():
+    images, labels = colour_batch(8)
+    inputs = keras.Input((H, H, K))
+    model = keras.Model(inputs, keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(inputs)))
+    model.compile(optimizer="sgd", loss=NeedsPlan())
+    _context.clear_record()
+    with pytest.raises(ValueError, match=r"NeedsPlan needs the mixing plan of the training step .* A plain keras.Model only gives it y_true and y_pred"):
+        model.fit(images, labels, verbose=0)
+
+
+def test_unsupported_strategy_raises_at_the_first_step():
+    strategy = tf.distribute.experimental.CentralStorageStrategy()
+    images, labels = colour_batch(8)
+    with strategy.scope():
+        model = share_model(MIXERS["CutMix"](), trainable=True)
+        model.compile(optimizer="sgd", loss=PixelShareGap())
+    with pytest.raises(ValueError, match=r"Received: strategy=CentralStorageStrategy"):
+        model.fit(images, labels, verbose=0)
+
+
+def test_mixer_must_be_a_kmix_mixer():
+    inputs = keras.Input((H, H, K))
+    with pytest.raises(TypeError, match=r"`mixer` must be a kmix mixing layer .* Received: mixer of type Dense"):
+        kmix.models.MixingModel(inputs, inputs, mixer=keras.layers.Dense(2))
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np, keras
+    from tests.models.test_mixing_model import PixelShareGap, colour_batch, share_model, MIXERS
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = share_model(MIXERS["CutMix"](), trainable=True)
+        model.compile(optimizer="sgd", loss=PixelShareGap())
+    images, labels = colour_batch(16)
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert max(history.history["loss"]) < 1e-5, history.history
+    seeds = strategy.run(lambda: model._step_seed())
+    per_replica = [tuple(s.numpy()) for s in strategy.experimental_local_results(seeds)]
+    assert len(set(per_replica)) == 2, per_replica
+    print("OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch():
+    # Logical devices must be configured before TensorFlow starts: a subprocess.
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=300,
+        cwd=str(__import__("pathlib").Path(__file__).parents[2]),
+    )
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
