@@ -3,10 +3,12 @@
 __version__ = "0.1.0"
 
 from kmix import config
+from kmix import datasets
 from kmix import layers
 from kmix import losses
 from kmix import models
 from kmix import ops
+from kmix import visualization
 from kmix.plan import MixPlan
 
-__all__ = ["MixPlan", "config", "layers", "losses", "models", "ops", "__version__"]
+__all__ = ["MixPlan", "config", "layers", "losses", "models", "ops", "datasets", "visualization", "__version__"]
