@@ -2,5 +2,6 @@
 
 from kmix.models.mixing_mixin import MixingMixin
 from kmix.models.mixing_model import MixingModel
+from kmix.models.vit import ViT
 
-__all__ = ["MixingMixin", "MixingModel"]
+__all__ = ["MixingMixin", "MixingModel", "ViT"]

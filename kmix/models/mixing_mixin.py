@@ -66,7 +66,7 @@ class MixingMixin:
 
     _kmix_mixes_in_train_step = True
 
-    def __init__(self, *args, mixer=None, **kwargs):
+    def __init__(self, *args, mixer=None, label_layer=None, **kwargs):
         require_tensorflow_backend(type(self).__name__)
         super().__init__(*args, **kwargs)
         if mixer is not None and not isinstance(mixer, BaseMixLayer):
@@ -80,6 +80,28 @@ class MixingMixin:
         self.mix_seed_generator = keras.random.SeedGenerator(
             mixer.seed if mixer is not None else None
         )
+        self._set_label_layer(label_layer)
+
+    def _set_label_layer(self, label_layer):
+        if label_layer is not None:
+            if not (
+                isinstance(label_layer, keras.layers.Layer)
+                and hasattr(label_layer, "required_attention")
+                and hasattr(label_layer, "refine_lam")
+            ):
+                raise TypeError(
+                    "`label_layer` must be a kmix attention-guided label layer "
+                    "(kmix.layers.TransMixLabels, ProgressiveAttentionLabels or "
+                    "TokenLabelAlignment). Received: label_layer of type "
+                    f"{type(label_layer).__name__}"
+                )
+            if self.mixer is None:
+                raise ValueError(
+                    "`label_layer` refines the labels of mixed batches and needs a "
+                    "`mixer`. Received: label_layer="
+                    f"{type(label_layer).__name__} and mixer=None"
+                )
+        self.label_layer = label_layer
 
     # ------------------------------------------------------------------
     # Checks at the first step
@@ -230,5 +252,9 @@ class MixingMixin:
         config = super().get_config()
         config["mixer"] = (
             keras.saving.serialize_keras_object(self.mixer) if self.mixer is not None else None
+        )
+        label_layer = getattr(self, "label_layer", None)
+        config["label_layer"] = (
+            keras.saving.serialize_keras_object(label_layer) if label_layer is not None else None
         )
         return config
