@@ -38,3 +38,19 @@ def functional_from_config(cls, config, custom_objects=None):
     from keras.src.models.functional import functional_from_config as rebuild
 
     return rebuild(cls, config, custom_objects=custom_objects)
+
+
+def in_xla_context():
+    """Whether ops being traced now will be compiled by XLA (TF private API).
+
+    Used to pick static-shape code paths inside `jit_compile=True` functions.
+    """
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TensorFlow moved its internals
+        return False
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())

@@ -44,7 +44,21 @@ def _blend_take(images, index, mask, out_dtype, channels_first, binary):
     return _blend(images, tf.gather(images, index), mask, out_dtype, channels_first, binary)
 
 
+def _blend_take_boxes(images, index, boxes, out_dtype, channels_first):
+    """Pastes `take(images, index)` inside half-open boxes `(B, 4)`: `(yl, yh, xl, xh)`."""
+    x = tf.cast(images, tf.float32)
+    p = tf.gather(x, index)
+    h_axis, w_axis = (2, 3) if channels_first else (1, 2)
+    shape = [1, 1, 1, 1]
+    yy = tf.reshape(tf.range(tf.shape(x)[h_axis]), [-1 if a == h_axis else 1 for a in range(4)])
+    xx = tf.reshape(tf.range(tf.shape(x)[w_axis]), [-1 if a == w_axis else 1 for a in range(4)])
+    yl, yh, xl, xh = [tf.reshape(boxes[:, j], [-1] + shape[1:]) for j in range(4)]
+    inside = (yy >= yl) & (yy < yh) & (xx >= xl) & (xx < xh)
+    return tf.cast(tf.where(inside, p, x), out_dtype)
+
+
 _blend_take_xla = tf.function(_blend_take, jit_compile=True, reduce_retracing=True)
+_blend_take_boxes_xla = tf.function(_blend_take_boxes, jit_compile=True, reduce_retracing=True)
 _blend_xla = tf.function(_blend, jit_compile=True, reduce_retracing=True)
 
 
@@ -52,6 +66,12 @@ def blend_take(images, index, mask, out_dtype, channels_first=False, binary=Fals
     """`mask * images + (1 - mask) * take(images, index)` cast to `out_dtype`."""
     fn = _blend_take_xla if _STATE["fused"] else _blend_take
     return fn(images, index, mask, out_dtype, channels_first, binary)
+
+
+def blend_take_boxes(images, index, boxes, out_dtype, channels_first=False):
+    """Box paste from `take(images, index)`; equals `blend_take` with the box mask."""
+    fn = _blend_take_boxes_xla if _STATE["fused"] else _blend_take_boxes
+    return fn(images, index, tf.cast(boxes, tf.int32), out_dtype, channels_first)
 
 
 def blend(images, partner, mask, out_dtype, channels_first=False, binary=False):

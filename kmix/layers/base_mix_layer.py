@@ -131,8 +131,17 @@ class BaseMixLayer(keras.layers.Layer):
     # Subclass hooks
     # ------------------------------------------------------------------
     def _sample_mask(self, batch_size, height, width, seed):
-        """Returns the own-pixel mask `(B, H, W, 1)` or `(B, 1, 1, 1)`."""
+        """Returns the own-pixel mask `(B, H, W, 1)` or `(B, 1, 1, 1)`.
+
+        A subclass may return `(mask, aux)` instead, where `aux` is a dict of
+        tensors its `_apply_images` can use for a faster paste (the mask stays
+        the definition of the plan; `lam` is always measured from it).
+        """
         raise NotImplementedError
+
+    def _mask_and_aux(self, batch_size, height, width, seed):
+        out = self._sample_mask(batch_size, height, width, seed)
+        return out if isinstance(out, tuple) else (out, {})
 
     def _check_image_size(self, height, width):
         """Raises if this mixer cannot handle images of this size (before work)."""
@@ -167,8 +176,9 @@ class BaseMixLayer(keras.layers.Layer):
     def _finalize_plan(self, index, mask, batch_size):
         """Builds the plan; lam is measured from the realised mask here only."""
         mask = tf.cast(mask, tf.float32)
-        # A batch of one cannot be mixed: leave it as it is.
-        mask = tf.where(batch_size < 2, tf.ones_like(mask), mask)
+        # A batch of one cannot be mixed: leave it as it is. (A cond runs one
+        # branch only, where a select would rewrite the whole mask.)
+        mask = tf.cond(batch_size < 2, lambda: tf.ones_like(mask), lambda: mask)
         return MixPlan(index=tf.cast(index, tf.int32), mask=mask, lam=lam_from_mask(mask))
 
     def _sample(self, batch_size, height, width, seed=None):
@@ -176,8 +186,8 @@ class BaseMixLayer(keras.layers.Layer):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_mask = split_seed(seed, 2)
         index = sample_partner_index(batch_size, seed_index, self.partner)
-        mask = self._sample_mask(batch_size, height, width, seed_mask)
-        return self._finalize_plan(index, mask, batch_size), {}
+        mask, aux = self._mask_and_aux(batch_size, height, width, seed_mask)
+        return self._finalize_plan(index, mask, batch_size), aux
 
     def sample_plan(self, images, seed=None):
         """Draws the `MixPlan` this layer would use for a batch of images.

@@ -1,6 +1,9 @@
 """CutMix."""
 
+import tensorflow as tf
+
 from kmix._export import kmix_export
+from kmix.layers import _kernels
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
@@ -105,7 +108,17 @@ class CutMix(BaseMixLayer):
         lam = self._sample_ratios(self._scope_size(batch_size), seed_lam)
         boxes = cutmix_boxes(lam, height, width, seed_box, self.minmax, grid)
         boxes = self._broadcast_scope(boxes, batch_size)
-        return box_mask(boxes, height, width)
+        # A batch of one is left unmixed (the base class sets its mask to 1).
+        boxes = tf.where(batch_size < 2, tf.zeros_like(boxes), boxes)
+        return box_mask(boxes, height, width), {"boxes": boxes}
+
+    def _apply_images(self, images, plan, aux, out_dtype):
+        if "boxes" not in aux:  # a plan given from outside: apply its mask
+            return super()._apply_images(images, plan, aux, out_dtype)
+        return _kernels.blend_take_boxes(
+            images, plan.index, aux["boxes"], out_dtype,
+            self.data_format == "channels_first",
+        )
 
     def get_config(self):
         config = super().get_config()

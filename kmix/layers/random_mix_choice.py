@@ -153,7 +153,7 @@ class RandomMixChoice(BaseMixLayer):
             choice = tf.repeat(choice, batch_size)
 
         masks = [
-            m._sample_mask(batch_size, height, width, s)
+            m._mask_and_aux(batch_size, height, width, s)[0]
             for m, s in zip(self.mixers, seeds[2:])
         ]
         spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for mask in masks)

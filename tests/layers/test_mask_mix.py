@@ -53,6 +53,20 @@ def test_official_vectors(case):
     counts = cells.reshape(batch, -1).sum(1)
     assert len(set(counts.tolist())) == 1
     np.testing.assert_allclose(counts / cells[0].size, vectors.array(outputs["mask_ratio_a"]), atol=1e-6)
+    # The vector was drawn right after np.random.seed(np_seed_before_MaskMix): r is the
+    # first draw, Beta(1, 1) (AUG.MASKMIX_ALPHA), then one permutation of the cells per row.
+    rng = np.random.RandomState(inputs["np_seed_before_MaskMix"])
+    r = rng.beta(1.0, 1.0)
+    n = int(np.ceil(cells[0].size * r))
+    official = np.zeros((batch, cells[0].size), np.float32)
+    for row in official:
+        row[rng.permutation(cells[0].size)[:n]] = 1
+    np.testing.assert_array_equal(official.reshape(cells.shape), cells)  # r is the right r
+    np.testing.assert_array_equal(counts, n)
+    kmix_counts = grid.cell_counts(np.full([batch], r, np.float32), cells[0].size).numpy()
+    np.testing.assert_array_equal(kmix_counts, n)
+    # Each row has its own subset of cells.
+    assert len({row.tobytes() for row in cells}) > 1
 
 
 # ----------------------------------------------------------------------

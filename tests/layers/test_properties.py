@@ -57,8 +57,8 @@ def test_labels_name_at_most_two_sources_with_pixel_share_weights(make, batch, s
     nonzero = [np.flatnonzero(row > 1e-6) for row in labels]
     assert all(1 <= len(nz) <= 2 for nz in nonzero)
     for i, nz in enumerate(nonzero):
-        if len(nz) == 1:  # nothing pasted: the image is its only source
-            np.testing.assert_allclose(mixed[i], images[nz[0]], rtol=1e-6, atol=1e-6)
+        if len(nz) == 1:  # nothing pasted (a partner weight below 1e-6 at most)
+            np.testing.assert_allclose(mixed[i], images[nz[0]], rtol=1e-6, atol=2e-6 * images.max())
             continue
         assert i in nz  # a row always keeps a share of its own label
         partner = [j for j in nz if j != i][0]
