@@ -2,6 +2,7 @@
 
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.cut_mix import CutMix
+from kmix.layers.fmix import FMix
 from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
 from kmix.layers.random_mix_choice import RandomMixChoice
@@ -10,6 +11,7 @@ from kmix.layers.resize_mix import ResizeMix
 __all__ = [
     "BaseMixLayer",
     "CutMix",
+    "FMix",
     "MaskMix",
     "MixUp",
     "RandomMixChoice",

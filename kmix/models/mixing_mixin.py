@@ -161,6 +161,12 @@ class MixingMixin:
     def train_step(self, data):
         if self.mixer is None:
             return super().train_step(data)
+        # Mixers that need the model before mixing (SMMix's motivating
+        # forward pass) run a train step of their own.
+        custom_step = getattr(self.mixer, "_kmix_train_step", None)
+        if custom_step is not None:
+            self._check_strategy()
+            return custom_step(self, data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._check_strategy()
         y = self._check_labels(y)

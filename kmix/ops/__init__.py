@@ -1,5 +1,6 @@
 """kmix.ops: pure functions on tensors (no state, XLA-compilable)."""
 
+from kmix.ops.fourier import fourier_masks
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import grid_to_token_mask
 from kmix.ops.grid import sample_grid_cells
@@ -19,6 +20,7 @@ __all__ = [
     "box_from_center",
     "box_mask",
     "cutmix_boxes",
+    "fourier_masks",
     "grid_to_pixel_mask",
     "grid_to_token_mask",
     "lam_from_mask",
