@@ -1,5 +1,8 @@
 """kmix.ops: pure functions on tensors (no state, XLA-compilable)."""
 
+from kmix.ops.attention import progressive_attention_lambda
+from kmix.ops.attention import tl_align_lambda
+from kmix.ops.attention import transmix_lambda
 from kmix.ops.fourier import fourier_masks
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import grid_to_token_mask
@@ -15,8 +18,20 @@ from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
 from kmix.ops.resize import resized_partner
 from kmix.ops.tokens import token_mask
+from kmix.ops.token_masks import block_token_masks
+from kmix.ops.token_masks import random_token_masks
+from kmix.ops.token_masks import tokenmix_targets
+from kmix.ops.windows import patch_attention
+from kmix.ops.windows import region_mean
+from kmix.ops.windows import window_scores
 
 __all__ = [
+    "block_token_masks",
+    "patch_attention",
+    "random_token_masks",
+    "region_mean",
+    "tokenmix_targets",
+    "window_scores",
     "box_from_center",
     "box_mask",
     "cutmix_boxes",
@@ -27,9 +42,12 @@ __all__ = [
     "mix_images",
     "mix_labels",
     "one_hot_labels",
+    "progressive_attention_lambda",
     "resized_partner",
     "sample_beta",
     "sample_grid_cells",
     "sample_partner_index",
+    "tl_align_lambda",
     "token_mask",
+    "transmix_lambda",
 ]
