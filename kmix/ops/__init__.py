@@ -18,8 +18,20 @@ from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
 from kmix.ops.resize import resized_partner
 from kmix.ops.tokens import token_mask
+from kmix.ops.token_masks import block_token_masks
+from kmix.ops.token_masks import random_token_masks
+from kmix.ops.token_masks import tokenmix_targets
+from kmix.ops.windows import patch_attention
+from kmix.ops.windows import region_mean
+from kmix.ops.windows import window_scores
 
 __all__ = [
+    "block_token_masks",
+    "patch_attention",
+    "random_token_masks",
+    "region_mean",
+    "tokenmix_targets",
+    "window_scores",
     "box_from_center",
     "box_mask",
     "cutmix_boxes",

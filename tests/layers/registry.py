@@ -51,6 +51,16 @@ def _cases():
                 ),
             )
         )
+    if hasattr(L, "TokenMix"):
+        cases.append(("TokenMix", lambda **kw: L.TokenMix(patch_size=4, minimum_tokens=1, **kw)))
+        cases.append(
+            (
+                "TokenMix-random-sample",
+                lambda **kw: L.TokenMix(
+                    patch_size=4, mask_type="random", minimum_tokens=0, lam_scope="sample", **kw
+                ),
+            )
+        )
     return cases
 
 

@@ -1,0 +1,376 @@
+"""TokenMix: token-level masks (BEiT-style blocks or random tokens) and teacher-map targets.
+
+A token mask here is a float32 tensor `(S, Gh, Gw)` on the ViT token grid,
+1 where the token is taken FROM THE PARTNER (TokenMix's `mask`), 0 where the
+row keeps its own token. Layers turn it into kmix's own-pixel mask with
+`grid_to_pixel_mask(1 - mask, patch_size, H, W)`.
+"""
+
+import math
+
+import tensorflow as tf
+
+from kmix.ops.mixing import one_hot_labels
+from kmix.ops.seeds import to_seed_tensor
+from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_label_smoothing
+
+MASK_TYPES = ("block", "random")
+
+
+def _check_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value}")
+
+
+def tokenmix_token_counts(lam, num_tokens, minimum_tokens):
+    """How many tokens TokenMix takes from the partner for an own-image ratio `lam`.
+
+    The official rule: `min(N, floor((1 - lam) * N) + minimum_tokens)`. With
+    TokenMix's fixed `lam = 0.5` and `N = 196`, `minimum_tokens = 14` this is 112.
+
+    Args:
+        lam: float tensor `(S,)`, the nominal share of the own image.
+        num_tokens: int `N`.
+        minimum_tokens: int >= 0.
+
+    Returns:
+        int32 tensor `(S,)`.
+
+    Example:
+
+    ```python
+    from kmix.ops.token_masks import tokenmix_token_counts
+
+    print(tokenmix_token_counts([0.5], 196, 14).numpy().tolist())  # [112]
+    ```
+    """
+    _check_int(num_tokens, "num_tokens")
+    _check_int(minimum_tokens, "minimum_tokens", minimum=0)
+    lam = tf.cast(tf.convert_to_tensor(lam), tf.float32)
+    # float64 on the host would match Python's int() exactly; float32 is used
+    # for XLA portability, with a tiny guard against 0.5 * N rounding down.
+    count = tf.cast(tf.floor((1.0 - lam) * float(num_tokens) + 1e-4), tf.int32)
+    return tf.minimum(count + minimum_tokens, num_tokens)
+
+
+def random_token_masks(counts, grid_height, grid_width, seed):
+    """Exactly `counts[s]` uniformly random tokens per mask (TokenMix 'random').
+
+    Args:
+        counts: int tensor `(S,)`, tokens to take from the partner.
+        grid_height, grid_width: ints, the token grid.
+        seed: `(2,)` int seed tensor or an int.
+
+    Returns:
+        float32 tensor `(S, Gh, Gw)`, 1 = partner token.
+
+    Example:
+
+    ```python
+    from kmix.ops.token_masks import random_token_masks
+
+    masks = random_token_masks([3, 10], 4, 4, seed=0)
+    print(masks.numpy().sum(axis=(1, 2)).tolist())  # [3.0, 10.0]
+    ```
+    """
+    _check_int(grid_height, "grid_height")
+    _check_int(grid_width, "grid_width")
+    counts = tf.cast(tf.convert_to_tensor(counts), tf.int32)
+    num = grid_height * grid_width
+    noise = tf.random.stateless_uniform(
+        tf.stack([tf.shape(counts)[0], num]), to_seed_tensor(seed)
+    )
+    rank = tf.argsort(tf.argsort(noise, axis=1, stable=True), axis=1, stable=True)
+    masks = tf.cast(rank < counts[:, None], tf.float32)
+    return tf.reshape(masks, tf.stack([-1, grid_height, grid_width]))
+
+
+def _python_round(x):
+    # Python's round() rounds halves to even; so does tf.round.
+    return tf.round(x)
+
+
+def block_token_masks(
+    counts,
+    grid_height,
+    grid_width,
+    seed,
+    min_num_patches=1,
+    min_aspect=0.3,
+    max_attempts=10,
+    max_rounds=None,
+):
+    """BEiT-style block masks grown until `counts[s]` tokens are covered (TokenMix 'block').
+
+    The official rule (TokenMix's `generate_mask`, from BEiT's masking
+    generator), vectorised over the `S` masks: in each round, with
+    `r = count - covered`, up to `max_attempts` rectangles are proposed with
+    area `~ U(min_num_patches, r)`, aspect ratio `exp(U(log a, -log a))`,
+    `h = round(sqrt(area * aspect))`, `w = round(sqrt(area / aspect))` (both
+    strictly below the grid sides) and a uniform top-left corner; the first one
+    that adds between 1 and `r` new tokens is painted. Rounds repeat until the
+    count is reached or a round adds nothing, so a mask can end a little short
+    of `count` (the official behaviour).
+
+    Every round draws all attempts of all masks at once (stateless draws from
+    `seed` folded with the round number) inside a `tf.while_loop` that stops
+    when every mask is done or after `max_rounds` rounds (default `Gh * Gw`,
+    which can never cut a mask short: each round adds at least one token), so
+    the op has static shapes and compiles under XLA. The random stream is not
+    Python's `random`, so individual masks differ from the official ones; the
+    distribution is the same.
+
+    Args:
+        counts: int tensor `(S,)`, target numbers of partner tokens.
+        grid_height, grid_width: ints, the token grid.
+        seed: `(2,)` int seed tensor or an int.
+        min_num_patches: float, the smallest proposed area (official 1).
+        min_aspect: float in (0, 1], the smallest aspect ratio (official 0.3).
+        max_attempts: int, proposals per round (official 10).
+        max_rounds: optional int bound on the rounds; `None` = `Gh * Gw`.
+
+    Returns:
+        float32 tensor `(S, Gh, Gw)`, 1 = partner token; every mask covers at
+        most `counts[s]` tokens.
+
+    Example:
+
+    ```python
+    from kmix.ops.token_masks import block_token_masks
+
+    masks = block_token_masks([112, 112], 14, 14, seed=0)
+    covered = masks.numpy().sum(axis=(1, 2))
+    print(bool((covered <= 112).all()), bool((covered > 90).all()))  # True True
+    ```
+    """
+    _check_int(grid_height, "grid_height")
+    _check_int(grid_width, "grid_width")
+    _check_int(max_attempts, "max_attempts")
+    if max_rounds is None:
+        max_rounds = grid_height * grid_width
+    _check_int(max_rounds, "max_rounds")
+    if not 0.0 < min_aspect <= 1.0:
+        raise ValueError(f"`min_aspect` must be in (0, 1]. Received: min_aspect={min_aspect}")
+    seed = to_seed_tensor(seed)
+    counts = tf.cast(tf.convert_to_tensor(counts), tf.int32)
+    num_masks = counts.shape[0] if counts.shape[0] is not None else tf.shape(counts)[0]
+    log_lo, log_hi = math.log(min_aspect), math.log(1.0 / min_aspect)
+    rows = tf.range(grid_height, dtype=tf.int32)
+    cols = tf.range(grid_width, dtype=tf.int32)
+    attempts = tf.range(max_attempts, dtype=tf.int32)
+
+    def round_body(step, mask, covered, done):
+        round_seed = tf.random.experimental.stateless_fold_in(seed, step)
+        draws = tf.random.stateless_uniform(
+            tf.stack([num_masks, max_attempts, 4]), round_seed, dtype=tf.float32
+        )
+        remaining = tf.cast(counts - covered, tf.float32)[:, None]
+        area = min_num_patches + (remaining - min_num_patches) * draws[..., 0]
+        aspect = tf.exp(log_lo + (log_hi - log_lo) * draws[..., 1])
+        h = tf.cast(_python_round(tf.sqrt(area * aspect)), tf.int32)
+        w = tf.cast(_python_round(tf.sqrt(area / aspect)), tf.int32)
+        fits = (h < grid_height) & (w < grid_width)
+        h_ok = tf.clip_by_value(h, 0, grid_height - 1)
+        w_ok = tf.clip_by_value(w, 0, grid_width - 1)
+        # randint(0, G - h) inclusive.
+        top = tf.minimum(
+            tf.cast(tf.floor(draws[..., 2] * tf.cast(grid_height - h_ok + 1, tf.float32)), tf.int32),
+            grid_height - h_ok,
+        )
+        left = tf.minimum(
+            tf.cast(tf.floor(draws[..., 3] * tf.cast(grid_width - w_ok + 1, tf.float32)), tf.int32),
+            grid_width - w_ok,
+        )
+        in_rows = (rows[None, None, :] >= top[..., None]) & (
+            rows[None, None, :] < (top + h_ok)[..., None]
+        )
+        in_cols = (cols[None, None, :] >= left[..., None]) & (
+            cols[None, None, :] < (left + w_ok)[..., None]
+        )
+        boxes = tf.cast(in_rows[..., :, None] & in_cols[..., None, :], tf.float32)
+        new = tf.reduce_sum(boxes * (1.0 - mask[:, None]), axis=[2, 3])
+        valid = fits & (new > 0.0) & (new <= remaining) & ~done[:, None]
+        # The first valid attempt of the round is painted.
+        first = tf.argmax(
+            tf.cast(valid, tf.int32) * (max_attempts - attempts)[None, :], axis=1,
+            output_type=tf.int32,
+        )
+        any_valid = tf.reduce_any(valid, axis=1)
+        chosen = tf.gather(boxes, first, axis=1, batch_dims=1)
+        chosen = chosen * tf.cast(any_valid, tf.float32)[:, None, None]
+        mask = tf.reshape(tf.maximum(mask, chosen), tf.shape(mask))
+        covered = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.int32)
+        done = done | ~any_valid | (covered >= counts)
+        return step + 1, mask, covered, done
+
+    mask0 = tf.zeros(tf.stack([num_masks, grid_height, grid_width]), tf.float32)
+    covered0 = tf.zeros_like(counts)
+    done0 = counts <= 0
+
+    def cond(step, mask, covered, done):
+        return ~tf.reduce_all(done)
+
+    _, mask, _, _ = tf.while_loop(
+        cond,
+        round_body,
+        (tf.constant(0, tf.int32), mask0, covered0, done0),
+        maximum_iterations=max_rounds,
+    )
+    return mask
+
+
+def own_class_maps(score_maps, labels, num_classes=None):
+    """The teacher's score map of every row's own class, `(B, Gh, Gw)`.
+
+    Args:
+        score_maps: float tensor `(B, Gh, Gw, K)`, dense teacher scores per
+            token (0 for classes outside a stored top-k).
+        labels: class ids `(B,)` / `(B, 1)` or one-hot / soft `(B, K)`; soft
+            labels select their argmax class (TokenMix uses the hard label).
+        num_classes: int, needed for class ids.
+
+    Returns:
+        float32 tensor `(B, Gh, Gw)`.
+    """
+    score_maps = tf.cast(score_maps, tf.float32)
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2 and labels.shape[-1] != 1 and not labels.dtype.is_integer:
+        ids = tf.argmax(labels, axis=-1, output_type=tf.int32)
+    else:
+        ids = tf.argmax(one_hot_labels(labels, num_classes), axis=-1, output_type=tf.int32)
+    select = tf.one_hot(ids, tf.shape(score_maps)[-1], dtype=tf.float32)
+    return tf.einsum("bhwk,bk->bhw", score_maps, select)
+
+
+def tokenmix_scores(score_maps, labels, index, partner_token_mask, num_classes=None):
+    """TokenMix's content scores `s_own`, `s_partner` from teacher maps.
+
+    `A_i = D_i / (sum(D_i) + 1e-8)` with `D_i` the map of row `i`'s own class;
+    `s_own = sum(A_i * (1 - m_i))` over the tokens row `i` keeps and
+    `s_partner = sum(A_j * m_i)` with `j = index[i]` over the tokens it takes
+    from its partner (the partner's own map and own class).
+
+    Args:
+        score_maps: float tensor `(B, Gh, Gw, K)` for the UNMIXED images.
+        labels: class ids `(B,)` (with `num_classes`) or `(B, K)` labels.
+        index: int tensor `(B,)`, the partner of every row.
+        partner_token_mask: float tensor `(B, Gh, Gw)`, 1 = token from the partner.
+        num_classes: int, needed for class ids.
+
+    Returns:
+        `(s_own, s_partner)`, two float32 tensors `(B,)`.
+    """
+    maps = own_class_maps(score_maps, labels, num_classes)
+    maps = maps / (tf.reduce_sum(maps, axis=[1, 2], keepdims=True) + 1e-8)
+    mask = tf.cast(partner_token_mask, tf.float32)
+    s_own = tf.reduce_sum(maps * (1.0 - mask), axis=[1, 2])
+    s_partner = tf.reduce_sum(tf.gather(maps, index) * mask, axis=[1, 2])
+    return s_own, s_partner
+
+
+def tokenmix_targets(
+    score_maps,
+    labels,
+    index,
+    partner_token_mask,
+    num_classes=None,
+    label_smoothing=0.0,
+    faithful=False,
+    fallback_lam=None,
+):
+    """TokenMix's content-based targets from dense teacher score maps.
+
+    With `faithful=True`, the official target (Sense-X/TokenMix
+    `Mixup.__call__`): two smoothed one-hots whose "on" values are the scores,
+    `s/K everywhere + (s_own - s/2) on y_own + (s_partner - s/2) on y_partner`
+    (`s` = `label_smoothing`). Its rows sum to `s_own + s_partner`, NOT 1; the
+    official recipe trains it with binary cross-entropy on logits (timm's
+    `BinaryCrossEntropy` with a dense target, which equals
+    `keras.losses.BinaryCrossentropy(from_logits=True)`).
+
+    By default (`faithful=False`) the scores are normalised into a label
+    weight, `lam = s_own / (s_own + s_partner)`, and the target is kmix's usual
+    `lam * y_own + (1 - lam) * y_partner` with smoothed one-hots, whose rows sum
+    to 1 (for any soft-target loss). Rows whose two scores are both 0 (the
+    teacher gives neither class any mass) use `fallback_lam` (e.g. the area
+    share), else 0.5.
+
+    Args:
+        score_maps: float tensor `(B, Gh, Gw, K)` for the unmixed images.
+        labels: class ids `(B,)` (with `num_classes`) or `(B, K)`.
+        index: int tensor `(B,)`, the partner of every row.
+        partner_token_mask: float tensor `(B, Gh, Gw)`, 1 = token from the partner.
+        num_classes: int. Needed for class ids.
+        label_smoothing: float in [0, 1).
+        faithful: bool, the official unnormalised target.
+        fallback_lam: optional float tensor `(B,)`.
+
+    Returns:
+        float32 tensor `(B, K)`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kmix.ops.token_masks import tokenmix_targets
+
+    maps = np.zeros((2, 2, 2, 3), "float32")
+    maps[0, :, :, 0] = [[1, 1], [0, 0]]   # image 0 (class 0): top row
+    maps[1, :, :, 2] = [[0, 0], [1, 3]]   # image 1 (class 2): bottom row
+    mask = np.array([[[0, 0], [1, 1]], [[0, 0], [1, 1]]], "float32")
+    y = tokenmix_targets(maps, np.array([0, 2]), np.array([1, 0]), mask,
+                         num_classes=3)
+    print(y.numpy()[0].round(3).tolist())  # [0.5, 0.0, 0.5]
+    ```
+    """
+    check_label_smoothing(label_smoothing)
+    score_maps = tf.convert_to_tensor(score_maps)
+    if score_maps.shape.rank != 4:
+        raise ValueError(
+            "`score_maps` must have shape (B, Gh, Gw, K). "
+            f"Received: score_maps.shape={_shape_str(score_maps)}"
+        )
+    index = tf.cast(index, tf.int32)
+    k = score_maps.shape[-1]
+    s_own, s_partner = tokenmix_scores(
+        score_maps, labels, index, partner_token_mask, num_classes or k
+    )
+    hard = one_hot_labels(
+        tf.argmax(_as_soft(labels, num_classes or k), axis=-1, output_type=tf.int32), k
+    )
+    hard_partner = tf.gather(hard, index)
+    if faithful:
+        s = float(label_smoothing)
+        return (
+            s / k
+            + (s_own - s / 2.0)[:, None] * hard
+            + (s_partner - s / 2.0)[:, None] * hard_partner
+        )
+    total = s_own + s_partner
+    fallback = 0.5 if fallback_lam is None else tf.cast(fallback_lam, tf.float32)
+    lam = tf.where(total > 0.0, s_own / tf.where(total > 0.0, total, 1.0), fallback)
+    smooth = float(label_smoothing)
+    y = hard * (1.0 - smooth) + smooth / k
+    y_partner = hard_partner * (1.0 - smooth) + smooth / k
+    return lam[:, None] * y + (1.0 - lam[:, None]) * y_partner
+
+
+def _as_soft(labels, num_classes):
+    labels = tf.convert_to_tensor(labels)
+    if labels.shape.rank == 2 and labels.shape[-1] != 1 and not labels.dtype.is_integer:
+        return tf.cast(labels, tf.float32)
+    return one_hot_labels(labels, num_classes)
+
+
+__all__ = [
+    "MASK_TYPES",
+    "block_token_masks",
+    "own_class_maps",
+    "random_token_masks",
+    "tokenmix_scores",
+    "tokenmix_targets",
+    "tokenmix_token_counts",
+]
