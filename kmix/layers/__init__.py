@@ -5,11 +5,8 @@ from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
 from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
-from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
-from kmix.layers.token_label_alignment import TokenLabelAlignment
-from kmix.layers.transmix_labels import TransMixLabels
 from kmix.layers.token_mix import TokenMix
 
 __all__ = [
@@ -18,10 +15,7 @@ __all__ = [
     "FMix",
     "MaskMix",
     "MixUp",
-    "ProgressiveAttentionLabels",
     "RandomMixChoice",
     "ResizeMix",
-    "TokenLabelAlignment",
-    "TransMixLabels",
     "TokenMix",
 ]
