@@ -178,13 +178,16 @@ class MixingMixin:
         seed = self._step_seed()
         num_mixes = self._num_mixes() if self._loss_needs_clean_logits() else 1
         seeds = tf.random.experimental.stateless_split(seed, num_mixes + 1)
-        plans, mixed = [], []
+        plans, mixed, auxes = [], [], []
         for m in range(num_mixes):
             plan, aux = mixer._sample(batch_size, height, width, seed=seeds[m])
             plans.append(plan)
+            auxes.append(aux)
             mixed.append(mixer._apply_images(images, plan, aux, mixer.compute_dtype))
 
         extras = {"seed": seeds[num_mixes], "plans": plans}
+        if self.label_layer is not None:
+            self._request_attention(extras, auxes[0])
         if self._loss_needs_clean_logits():
             x_in = tf.concat([tf.cast(images, mixer.compute_dtype)] + mixed, axis=0)
             extras["split"] = num_mixes + 1
@@ -232,8 +235,88 @@ class MixingMixin:
             record.extras["mixed_logits"] = tf.stack(chunks[1:], axis=0)
         return chunks[0]
 
+    # ------------------------------------------------------------------
+    # Attention-guided labels
+    # ------------------------------------------------------------------
+    def _request_attention(self, extras, aux):
+        """Asks this step's forward pass for the attention the label layer needs."""
+        if self._loss_needs_clean_logits():
+            raise ValueError(
+                f"{type(self).__name__} cannot combine a `label_layer` with a loss "
+                "that needs clean logits (RankMixup): the attention-guided labels "
+                "refine a single mixed batch. Received: label_layer="
+                f"{type(self.label_layer).__name__}"
+            )
+        extras["attention_request"] = self.label_layer.required_attention
+        extras["attention_model"] = self
+        extras["label_aux"] = aux
+
+    def _take_outputs(self, y_pred):
+        """Splits a dict output `{"logits", <attention>...}` into logits and the rest."""
+        if getattr(self, "label_layer", None) is None or not isinstance(y_pred, dict):
+            return y_pred, {}
+        if "logits" not in y_pred:
+            raise ValueError(
+                "A model whose output is a dict must give its logits under the key "
+                f"'logits'. Received: output keys {sorted(y_pred)}"
+            )
+        return y_pred["logits"], dict(y_pred)
+
+    def _refine_labels(self, y, logits, outputs):
+        """Replaces the step record's plan lam by the label layer's refined lam."""
+        record = _context.get_record()
+        extras = record.extras if record is not None else None
+        if not record or not record.training or not extras or "attention_request" not in extras:
+            return
+        if extras.get("labels_refined"):
+            return
+        outputs = dict(outputs)
+        for key in ("cls_attention", "attentions", "patch_attention"):
+            if key in extras and key not in outputs:
+                outputs[key] = extras[key]
+        key = {"cls": "cls_attention", "all": "attentions"}[self.label_layer.required_attention]
+        if key not in outputs:
+            raise ValueError(
+                f"The label layer {type(self.label_layer).__name__} needs the "
+                f"attention of the training forward pass ('{key}'), and this model "
+                f"({type(self).__name__}) cannot give attention. Use "
+                "kmix.models.ViT, kmix.models.attention_tap for a keras-hub "
+                "backbone, or a functional MixingModel whose output is a dict "
+                f"with 'logits' and '{key}'. Received: model outputs "
+                f"{sorted(outputs) if outputs else 'logits only'}"
+            )
+        outputs["logits"] = logits
+        targets = None
+        if getattr(self.label_layer, "needs_targets", False):
+            targets = mix_soft_labels(
+                one_hot_labels(y, logits.shape[-1], self.mixer.label_smoothing), record.plan
+            )
+        lam = self.label_layer.refine_lam(
+            record.plan, outputs, targets=targets, mixer=self.mixer, aux=extras.get("label_aux")
+        )
+        extras["labels_refined"] = True
+        extras["area_lam"] = record.plan.lam
+        _context.set_record(record._replace(plan=record.plan._replace(lam=tf.stop_gradient(lam))))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.mixer is not None and _context.get_record() is None:
+            # Keras' symbolic build (e.g. under a distribution strategy) traces
+            # compute_loss outside any step: kmix losses see an evaluation step.
+            batch_size = tf.shape(keras.tree.flatten(y_pred)[0])[0]
+            _context.set_record(
+                _context.StepRecord(
+                    identity_plan(batch_size), self.mixer, self.mixer.num_classes,
+                    self.mixer.label_smoothing, False, {},
+                )
+            )
+            try:
+                return self.compute_loss(x, y, y_pred, sample_weight, training=training)
+            finally:
+                _context.clear_record()
         if self.mixer is not None:
+            y_pred, outputs = self._take_outputs(y_pred)
+            if self.label_layer is not None and training:
+                self._refine_labels(y, y_pred, outputs)
             y_pred = self._split_predictions(y_pred)
             losses = _flat_losses(self.loss)
             if losses and not all(getattr(l, "_kmix_reads_plan", False) for l in losses):
@@ -251,6 +334,7 @@ class MixingMixin:
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self.mixer is not None:
+            y_pred, _ = self._take_outputs(y_pred)
             y_pred = self._split_predictions(y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

@@ -1,0 +1,93 @@
+"""Shared helpers of the loss tests: a fake training step, tiny models, strategy runs."""
+
+import contextlib
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kmix
+from kmix import _context
+from kmix.plan import MixPlan
+
+REPO = pathlib.Path(__file__).parents[2]
+
+
+class Source:
+    """Stands for the mixer in a hand-made step record."""
+
+    name = "test_mixer"
+
+
+def plan(index, lam):
+    index = tf.constant(index, tf.int32)
+    lam = tf.broadcast_to(tf.constant(lam, tf.float32), index.shape)
+    return MixPlan(index, tf.reshape(lam, [-1, 1, 1, 1]), lam)
+
+
+@contextlib.contextmanager
+def step(plans, training=True, num_classes=None, **extras):
+    """Eagerly records `plans` (a plan or a list) as the current training step."""
+    plans = plans if isinstance(plans, list) else [plans]
+    extras = dict(extras, plans=plans)
+    record = _context.StepRecord(plans[0], Source(), num_classes, 0.0, training, extras)
+    _context.set_record(record)
+    try:
+        yield record
+    finally:
+        _context.clear_record()
+
+
+def tiny_model(mixer, num_classes=4, size=8, batch_norm=False):
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    if batch_norm:
+        x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return kmix.models.MixingModel(inputs, keras.layers.Dense(num_classes)(x), mixer=mixer)
+
+
+def tiny_data(batch=16, num_classes=4, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, size, size, 3), dtype=np.float32), np.arange(batch) % num_classes
+
+
+def plain_model(num_classes=4, size=8):
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np, keras, kmix
+    from tests.losses.helpers import tiny_data, tiny_model
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = tiny_model(kmix.layers.MixUp(num_classes=4, seed=1))
+        model.compile(optimizer="sgd", loss=LOSS)
+    images, labels = tiny_data(16)
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"])), history.history
+    print("OK")
+    """
+)
+
+
+def run_mirrored(loss_source):
+    """Fits a tiny MixingModel with `loss_source` (Python text) under MirroredStrategy
+    on two logical CPUs, in a subprocess (logical devices must be set before TF starts)."""
+    script = MIRRORED.replace("LOSS", loss_source)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=str(REPO)
+    )
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
