@@ -7,6 +7,7 @@ from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
+from kmix.layers.smmix import SMMix
 from kmix.layers.token_mix import TokenMix
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "MixUp",
     "RandomMixChoice",
     "ResizeMix",
+    "SMMix",
     "TokenMix",
 ]
