@@ -41,7 +41,7 @@ def _matplotlib():
 
 def _new_figure(figsize, dpi):
     Figure, FigureCanvasAgg = _matplotlib()
-    figure = Figure(figsize=figsize, dpi=dpi)
+    figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -411,7 +411,9 @@ def plot_mix_gallery(
             elif panel == "masks":
                 show(ax, mask[i], f"λ = {lam[i]:.2f}", cmap="gray", vmin=0, vmax=1)
             else:
-                if plan is not None and own is not None:
+                if plan is not None and lam[i] >= 1.0:
+                    text = "not mixed" if own is None else f"{own} (not mixed)"
+                elif plan is not None and own is not None:
                     other = _label_text(ids, int(index[i]), class_names)
                     text = f"{own} {lam[i]:.0%}\n+ {other} {1 - lam[i]:.0%}"
                 elif plan is not None:
@@ -422,7 +424,6 @@ def plot_mix_gallery(
         grid[r, 0].set_ylabel(panel, fontsize=9)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     _save(figure, path)
     return figure
 
@@ -551,7 +552,6 @@ def plot_mask_comparison(
         ax.set_yticks([])
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     _save(figure, path)
     return figure
 
@@ -724,7 +724,6 @@ def plot_reliability_diagram(
         histogram.set_xlabel("confidence (max probability)")
     else:
         diagram.set_xlabel("confidence (max probability)")
-    figure.tight_layout()
     _save(figure, path)
     return figure
 

@@ -347,3 +347,16 @@ def test_kmix_imports_without_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_gallery_marks_unmixed_rows():
+    images, _ = _shapes(n=3, size=8)
+    plan = kmix.MixPlan(
+        index=tf.constant([0, 2, 1]),
+        mask=tf.constant([1.0, 0.25, 0.75], shape=[3, 1, 1, 1]),
+        lam=tf.constant([1.0, 0.25, 0.75]),
+    )
+    figure = vis.plot_mix_gallery(images, plan, labels=np.array([3, 1, 0]), panels=["mixed"])
+    assert [ax.get_title() for ax in figure.axes] == ["3 (not mixed)", "1 25%\n+ 0 75%", "0 75%\n+ 1 25%"]
+    figure = vis.plot_mix_gallery(images, plan, panels=["mixed"])
+    assert figure.axes[0].get_title() == "not mixed"
