@@ -109,7 +109,8 @@ class SMMix(BaseMixLayer):
     out = layer({"images": images, "labels": np.array([0, 1, 2, 0]),
                  "attention": attention})
     print(out["images"].shape, out["labels"].shape)  # (4, 32, 32, 3) (4, 3)
-    print(sorted(set(np.round(out["labels"].numpy().max(1), 4))) <= [0.5, 0.75, 0.9375])  # True
+    plan = layer.sample_plan(images, attention=attention)
+    print(set((16 * (1 - plan.lam.numpy())).round().tolist()) <= {1.0, 4.0, 9.0})  # True
     ```
 
     References:
