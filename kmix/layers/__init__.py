@@ -5,8 +5,11 @@ from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
 from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
+from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
+from kmix.layers.token_label_alignment import TokenLabelAlignment
+from kmix.layers.transmix_labels import TransMixLabels
 from kmix.layers.smmix import SMMix
 from kmix.layers.token_mix import TokenMix
 
@@ -16,8 +19,11 @@ __all__ = [
     "FMix",
     "MaskMix",
     "MixUp",
+    "ProgressiveAttentionLabels",
     "RandomMixChoice",
     "ResizeMix",
+    "TokenLabelAlignment",
+    "TransMixLabels",
     "SMMix",
     "TokenMix",
 ]

@@ -19,6 +19,11 @@ class MixingModel(MixingMixin, keras.Model):
         inputs: the model's input tensor(s) (`keras.Input`); one image input.
         outputs: the output tensor: logits or probabilities `(B, K)`.
         mixer: a kmix mixing layer. With integer labels it needs `num_classes`.
+        label_layer: optional attention-guided label layer
+            (`kmix.layers.TransMixLabels`, ...). The model's output must then be a
+            dict with `"logits"` and the attention the layer needs
+            (`"cls_attention"` `(B, N)` or `"attentions"` `(L, B, T, T)`), e.g.
+            from `kmix.models.attention_tap`; losses and metrics see the logits.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -47,10 +52,15 @@ class MixingModel(MixingMixin, keras.Model):
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         mixer = config.pop("mixer", None)
+        label_layer = config.pop("label_layer", None)
         model = functional_from_config(cls, config, custom_objects=custom_objects)
         if mixer is not None:
             model.mixer = keras.saving.deserialize_keras_object(
                 mixer, custom_objects=custom_objects
             )
             model.mix_seed_generator = keras.random.SeedGenerator(model.mixer.seed)
+        if label_layer is not None:
+            model._set_label_layer(
+                keras.saving.deserialize_keras_object(label_layer, custom_objects=custom_objects)
+            )
         return model
