@@ -358,6 +358,8 @@ class SMMix(BaseMixLayer):
                 "target_logits": model.token_head(region_mean(tokens, target_region)),
                 "source_logits": model.token_head(region_mean(tokens, source_region)),
                 "smmix_rows": smmix_rows,
+                "shift": aux["shift"],
+                "patch_attention": attention,
                 "plans": [plan],
             }
             _context.set_record(
