@@ -1,0 +1,120 @@
+"""Every examples/*.py runs offline in quick mode and writes the files it says it writes."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "examples").glob("*.py"))
+WROTE = re.compile(r"^Wrote (.+)$", re.M)
+HEADER_FIELDS = ("Title:", "Author:", "Date created:", "Last modified:", "Description:", "Accelerator: None")
+
+
+def _run(script, out, cwd, extra_env=None, extra_args=()):
+    env = dict(os.environ)
+    env.update(
+        {
+            "KMIX_EXAMPLE_STEPS": "2",
+            "KERAS_BACKEND": "tensorflow",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in [str(REPO), env.get("PYTHONPATH", "")] if p
+            ),
+        }
+    )
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, str(script), "--out", str(out), *extra_args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def _written_files(result, out):
+    paths = [pathlib.Path(p.strip()) for p in WROTE.findall(result.stdout)]
+    for path in paths:
+        assert path.is_file(), f"{path} was announced but not written"
+        assert path.stat().st_size > 0, f"{path} is empty"
+        assert out in path.parents, f"{path} is outside --out {out}"
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return paths
+
+
+def test_there_are_examples():
+    names = {path.name for path in EXAMPLES}
+    assert {
+        "cutmix_in_sequential.py",
+        "tf_data_random_mix_choice.py",
+        "masks_side_by_side.py",
+        "tfds_pipeline.py",
+    } <= names
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_header_is_keras_io_style(script):
+    text = script.read_text()
+    assert text.startswith('"""\nTitle: ')
+    header = text.split('"""')[1]
+    for field in HEADER_FIELDS:
+        assert f"\n{field}" in header, f"{script.name}: no {field!r} in the header"
+    # The backend is chosen before anything imports Keras (kmix does).
+    setdefault = text.index('os.environ.setdefault("KERAS_BACKEND", "tensorflow")')
+    keras_imports = [text.index(s) for s in ("\nimport keras", "\nimport kmix") if s in text]
+    assert keras_imports and setdefault < min(keras_imports)
+    assert text.index("import os") < setdefault
+    assert '"""\n## ' in text, f"{script.name} has no ## section cells"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_runs_in_quick_mode(script, tmp_path):
+    out = tmp_path / "out"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = _run(script, out, cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    written = _written_files(result, out)
+    assert written, f"{script.name} announced no files:\n{result.stdout[-2000:]}"
+    assert list(cwd.iterdir()) == [], "the example wrote into the working directory"
+
+
+@pytest.mark.slow
+def test_tfds_example_reads_a_prepared_dataset_by_name(tmp_path):
+    # First run builds kmix_digits under <out>/tensorflow_datasets; the second
+    # loads it as a user loads a real prepared dataset: --dataset/--data-dir.
+    script = REPO / "examples" / "tfds_pipeline.py"
+    first = _run(script, tmp_path / "first", tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    data_dir = tmp_path / "first" / "tensorflow_datasets"
+    assert (data_dir / "kmix_digits").is_dir()
+    second = _run(
+        script, tmp_path / "second", tmp_path,
+        extra_args=("--dataset", "kmix_digits", "--data-dir", str(data_dir)),
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "kmix_digits: 1348 train / 449 test images, 10 classes" in second.stdout
+    assert not (tmp_path / "second" / "tensorflow_datasets").exists()
+    assert _written_files(second, tmp_path / "second")
+
+
+@pytest.mark.slow
+def test_tfds_example_exits_cleanly_without_tensorflow_datasets(tmp_path):
+    blocker = tmp_path / "blocker" / "tensorflow_datasets"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked by the test')\n")
+    result = _run(
+        REPO / "examples" / "tfds_pipeline.py", tmp_path / "out", tmp_path,
+        extra_env={"PYTHONPATH": os.pathsep.join([str(blocker.parent), str(REPO)])},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "needs tensorflow-datasets" in result.stdout
+    assert "pip install kmix[datasets]" in result.stdout
+    assert WROTE.findall(result.stdout) == []
