@@ -6,9 +6,10 @@ from kmix import config
 from kmix import datasets
 from kmix import layers
 from kmix import losses
+from kmix import metrics
 from kmix import models
 from kmix import ops
 from kmix import visualization
 from kmix.plan import MixPlan
 
-__all__ = ["MixPlan", "config", "layers", "losses", "models", "ops", "datasets", "visualization", "__version__"]
+__all__ = ["MixPlan", "config", "layers", "losses", "metrics", "models", "ops", "datasets", "visualization", "__version__"]
