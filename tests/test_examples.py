@@ -55,6 +55,8 @@ def test_there_are_examples():
         "tf_data_random_mix_choice.py",
         "masks_side_by_side.py",
         "tfds_pipeline.py",
+        "mixing_losses_fit.py",
+        "vit_attention_labels.py",
     } <= names
 
 
