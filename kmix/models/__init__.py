@@ -1,7 +1,9 @@
 """Models that mix inside their training step."""
 
+from kmix.models.attention_tap import AttentionTap
+from kmix.models.attention_tap import attention_tap
 from kmix.models.mixing_mixin import MixingMixin
 from kmix.models.mixing_model import MixingModel
 from kmix.models.vit import ViT
 
-__all__ = ["MixingMixin", "MixingModel", "ViT"]
+__all__ = ["AttentionTap", "attention_tap", "MixingMixin", "MixingModel", "ViT"]

@@ -285,6 +285,9 @@ class MixingMixin:
                 f"with 'logits' and '{key}'. Received: model outputs "
                 f"{sorted(outputs) if outputs else 'logits only'}"
             )
+        for name in ("cls_attention", "attentions", "patch_attention"):
+            if name in outputs:  # losses of the step can read it too
+                extras[name] = outputs[name]
         outputs["logits"] = logits
         targets = None
         if getattr(self.label_layer, "needs_targets", False):
