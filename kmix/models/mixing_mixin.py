@@ -59,9 +59,20 @@ class MixingMixin:
     under `tf.distribute.MirroredStrategy` (each replica mixes its own batch);
     labels and lambdas stay float32 under mixed precision.
 
+    **Attention-guided labels**: with `label_layer=` (`kmix.layers.TransMixLabels`,
+    `ProgressiveAttentionLabels`, `TokenLabelAlignment`) the step's forward
+    pass also gives the attention the layer needs (`kmix.models.ViT` does so
+    when asked; a functional `MixingModel` returns a dict with `"logits"` and
+    the attention), and the label layer's refined lambda replaces the plan's
+    `lam` (only `lam`) before any loss reads it: kmix losses and plain Keras
+    losses both train on the refined labels. The attention it used and the
+    area lambda stay in the step record (`extras["cls_attention"]` or
+    `extras["attentions"]`, `extras["area_lam"]`).
+
     Args:
         mixer: a kmix mixing layer (`MixUp`, `CutMix`, `RandomMixChoice`, ...).
             With integer labels it needs `num_classes`.
+        label_layer: optional attention-guided label layer (needs `mixer`).
     """
 
     _kmix_mixes_in_train_step = True
