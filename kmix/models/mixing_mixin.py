@@ -176,6 +176,12 @@ class MixingMixin:
         # forward pass) run a train step of their own.
         custom_step = getattr(self.mixer, "_kmix_train_step", None)
         if custom_step is not None:
+            if getattr(self, "label_layer", None) is not None:
+                raise ValueError(
+                    f"The mixer {type(self.mixer).__name__} runs a train step of its "
+                    "own and makes its own labels; it cannot be combined with a "
+                    f"`label_layer`. Received: label_layer={type(self.label_layer).__name__}"
+                )
             self._check_strategy()
             return custom_step(self, data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -290,6 +290,23 @@ def test_constructor_errors(make, error, match):
         make()
 
 
+def test_mixed_precision_trains_on_float32_refined_labels():
+    keras.config.set_dtype_policy("mixed_float16")
+    log = []
+    mixer, label_layer = SETUPS["tl_align"]()
+    model = vit(mixer, label_layer, depth=1)
+    model.compile(optimizer="sgd", loss=RefinedLamGap("tl_align", log), run_eagerly=True)
+    model.fit(*data(), verbose=0)
+    assert log[0]["lam"].dtype == np.float32 and log[0]["gap"].max() < 1e-6
+
+
+def test_label_layer_with_a_mixer_that_runs_its_own_step_raises():
+    model = vit(kmix.layers.SMMix(num_classes=K), kmix.layers.TransMixLabels(), token_head=True)
+    model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=True)
+    with pytest.raises(ValueError, match=r"The mixer SMMix runs a train step of its own and makes its own labels; it cannot be combined with a `label_layer`\. Received: label_layer=TransMixLabels"):
+        model.fit(*data(), verbose=0)
+
+
 def test_label_layer_with_a_clean_logits_loss_raises():
     class NeedsClean(MixingLoss):
         needs_clean_logits = True
