@@ -29,8 +29,16 @@ setup(
         "numpy",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis", "scipy", "matplotlib", "scikit-learn"],
-        "demo": ["scikit-learn"],
+        "test": [
+            "pytest",
+            "hypothesis",
+            "scipy",
+            "matplotlib",
+            "scikit-learn",
+            "keras-hub>=0.20",
+            "tensorflow-datasets",
+        ],
+        "demo": ["scikit-learn", "matplotlib"],
         "datasets": ["tensorflow-datasets", "scikit-learn"],
         "bench": ["keras-cv==0.9.0", "tensorflow-datasets"],
         "hub": ["keras-hub>=0.20"],

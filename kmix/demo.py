@@ -1,13 +1,24 @@
-"""The main job: train a small network with each kmix mixer on real images, offline.
+"""The main job: a small ViT trained with each kmix method on real images, offline.
 
-    python -m kmix.demo            # full run (a few minutes on 2 CPU cores)
-    python -m kmix.demo --quick    # a smoke run (tests use it)
+    python -m kmix.demo            # full run (under 10 minutes on 2 CPU cores)
+    python -m kmix.demo --quick    # a smoke run of a few steps (the tests run it)
 
 Data: scikit-learn's bundled handwritten digits (1797 images of 8x8, 10 classes; no
-download), scaled up to 32x32. Each method mixes the training batches in a `tf.data`
-pipeline with `ds.map(layer)`; the network is the same small CNN for all of them.
-Prints a table of top-1 accuracy and negative log-likelihood on the held-out split
-(mean and spread over seeds) and writes it to `<out>/results.md`.
+download), scaled up to 16x16 (`kmix.datasets.load_digits`). The network is the same
+small DeiT-style `kmix.models.ViT` for every method (patch 2, so 64 tokens); mixing
+happens inside the compiled train step (`model.fit`), attention-guided labels read the
+ViT's own attention, and the mixing losses read the step's plan.
+
+Methods: no mixing, MixUp, CutMix, FMix, TransMix (CutMix + attention labels), MixPro
+(MaskMix + progressive attention labels), TL-Align (token-aligned CutMix + aligned
+labels), Decoupled Mixup and RankMixup (MRL). Each is trained with `--seeds` seeds and
+evaluated on the held-out split.
+
+Writes to `--out` (default `kmix_outputs/`):
+- `results.md`: top-1 accuracy, negative log-likelihood and expected calibration error
+  (15 bins) per method, mean and spread over seeds (also printed);
+- `gallery.png`: one mixed batch per mixer, with masks and label weights;
+- `reliability.png`: reliability diagrams of the first seed of each method.
 """
 
 import argparse
@@ -25,131 +36,241 @@ import tensorflow as tf  # noqa: E402
 import kmix  # noqa: E402
 
 NUM_CLASSES = 10
-IMAGE_SIZE = 32
-
-
-def load_digits(image_size=IMAGE_SIZE, test_fraction=0.25, seed=0):
-    """sklearn digits as float32 `(N, S, S, 1)` images in [0, 1] and int labels."""
-    try:
-        from sklearn.datasets import load_digits as sk_load_digits
-    except ImportError as error:  # pragma: no cover - depends on the extra
-        raise ImportError(
-            "The demo reads scikit-learn's bundled digits; install it with "
-            '`pip install -e ".[demo]"` (or `pip install scikit-learn`).'
-        ) from error
-    digits = sk_load_digits()
-    images = (digits.images.astype("float32") / 16.0)[..., None]
-    images = tf.image.resize(images, (image_size, image_size), method="bilinear").numpy()
-    labels = digits.target.astype("int64")
-    order = np.random.default_rng(seed).permutation(len(labels))
-    n_test = int(len(labels) * test_fraction)
-    test, train = order[:n_test], order[n_test:]
-    return (images[train], labels[train]), (images[test], labels[test])
+IMAGE_SIZE = 16
+PATCH_SIZE = 2
+BATCH_SIZE = 64
 
 
 def methods():
-    """The mixers compared, by name (None = no mixing)."""
+    """`{name: (mixer factory or None, label layer factory or None, loss factory)}`.
+
+    Factories take the seed. The hyper-parameters are the papers' defaults scaled to
+    a 16x16 image with 2x2 patches.
+    """
     L = kmix.layers
-    out = {
-        "none": None,
-        "MixUp": lambda s: L.MixUp(alpha=0.4, num_classes=NUM_CLASSES, seed=s),
-        "CutMix": lambda s: L.CutMix(alpha=1.0, num_classes=NUM_CLASSES, seed=s),
+    K = NUM_CLASSES
+    ce = lambda: kmix.losses.MixupCrossentropy()  # noqa: E731
+    return {
+        "none": (None, None, lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+        "MixUp": (lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s), None, ce),
+        "CutMix": (lambda s: L.CutMix(alpha=1.0, num_classes=K, seed=s), None, ce),
+        "FMix": (lambda s: L.FMix(alpha=1.0, num_classes=K, seed=s), None, ce),
+        "TransMix": (
+            lambda s: L.CutMix(alpha=1.0, num_classes=K, seed=s),
+            lambda: L.TransMixLabels(),
+            ce,
+        ),
+        "MixPro (MaskMix + PAL)": (
+            lambda s: L.MaskMix(mask_patch_size=4, patch_size=PATCH_SIZE, num_classes=K, seed=s),
+            lambda: L.ProgressiveAttentionLabels(),
+            ce,
+        ),
+        "TL-Align": (
+            lambda s: L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=s),
+            lambda: L.TokenLabelAlignment(),
+            ce,
+        ),
+        "Decoupled Mixup": (
+            lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s),
+            None,
+            lambda: kmix.losses.DecoupledMixupLoss(),
+        ),
+        "RankMixup (MRL)": (
+            lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s),
+            None,
+            lambda: kmix.losses.RankMixupLoss(mode="mrl"),
+        ),
     }
-    if hasattr(L, "FMix"):
-        out["FMix"] = lambda s: L.FMix(alpha=1.0, num_classes=NUM_CLASSES, seed=s)
-    if hasattr(L, "ResizeMix"):
-        out["ResizeMix"] = lambda s: L.ResizeMix(num_classes=NUM_CLASSES, seed=s)
-    if hasattr(L, "MaskMix"):
-        out["MaskMix"] = lambda s: L.MaskMix(
-            mask_patch_size=8, patch_size=4, num_classes=NUM_CLASSES, seed=s
-        )
-    out["MixUp or CutMix"] = lambda s: L.RandomMixChoice(
-        [L.MixUp(alpha=0.8), L.CutMix(alpha=1.0)], num_classes=NUM_CLASSES, seed=s
-    )
-    return out
 
 
-def make_model(seed):
+def make_vit(mixer, label_layer, seed):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1)),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(NUM_CLASSES),
-        ]
+    return kmix.models.ViT(
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        num_classes=NUM_CLASSES,
+        dim=48,
+        depth=3,
+        num_heads=3,
+        mlp_ratio=2,
+        num_channels=1,
+        drop_path_rate=0.05,
+        mixer=mixer,
+        label_layer=label_layer,
+        seed=seed,
     )
 
 
-def train_and_evaluate(make_mixer, train, test, epochs, seed, verbose):
-    images, labels = train
-    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(labels), seed=seed)
-    ds = ds.batch(64)
-    if make_mixer is None:
-        ds = ds.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)))
-    else:
-        ds = ds.map(make_mixer(seed), num_parallel_calls=tf.data.AUTOTUNE)
-    model = make_model(seed)
+def train_and_evaluate(method, train, test, epochs, seed, steps_per_epoch=None, verbose=1,
+                       jit_compile=True):
+    """Trains one method with one seed; returns `(accuracy, nll, ece, probabilities)`."""
+    make_mixer, make_label_layer, make_loss = method
+    mixer = make_mixer(seed) if make_mixer else None
+    label_layer = make_label_layer() if make_label_layer else None
+    model = make_vit(mixer, label_layer, seed)
+    total_steps = epochs * (steps_per_epoch or -(-len(train[1]) // BATCH_SIZE))
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(total_steps, 1), alpha=0.05)
     model.compile(
-        optimizer=keras.optimizers.Adam(2e-3),
-        loss=kmix.losses.MixupCrossentropy(),
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.05),
+        loss=make_loss(),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
-    model.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose)
-    logits = model.predict(test[0], verbose=0)
-    log_p = tf.nn.log_softmax(logits).numpy()
-    accuracy = float(np.mean(np.argmax(logits, 1) == test[1]))
-    nll = float(-np.mean(log_p[np.arange(len(test[1])), test[1]]))
-    return accuracy, nll
+    ds = (
+        tf.data.Dataset.from_tensor_slices(train)
+        .shuffle(len(train[1]), seed=seed)
+        .batch(BATCH_SIZE, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    if steps_per_epoch:
+        ds = ds.repeat()
+    model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=verbose)
+    logits = model.predict(test[0], batch_size=256, verbose=0)
+    probabilities = tf.nn.softmax(logits).numpy()
+    labels = test[1]
+    accuracy = float(np.mean(np.argmax(logits, 1) == labels))
+    nll = float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(labels)), labels], 1e-12))))
+    ece = float(kmix.metrics.expected_calibration_error(labels, probabilities, num_bins=15))
+    return accuracy, nll, ece, probabilities
+
+
+def write_gallery(images, labels, path, seed=0):
+    """One mixed batch per input mixer: masks titled with lambda, mixed images."""
+    L = kmix.layers
+    K = NUM_CLASSES
+    mixers = {
+        "MixUp": L.MixUp(alpha=0.8, num_classes=K, seed=seed),
+        "CutMix": L.CutMix(alpha=1.0, num_classes=K, seed=seed),
+        "FMix": L.FMix(alpha=1.0, num_classes=K, seed=seed),
+        "ResizeMix": L.ResizeMix(num_classes=K, seed=seed),
+        "MaskMix": L.MaskMix(mask_patch_size=4, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
+        "CutMix (patch grid)": L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
+    }
+    figure = kmix.visualization.plot_mask_comparison(
+        images, mixers, path=path, num_images=8,
+        title="kmix mixers on digits: own-pixel masks (titled with lambda) and mixed images",
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    # And one full gallery (partners and label weights) for CutMix.
+    gallery_path = pathlib.Path(path).with_name("gallery_cutmix.png")
+    figure = kmix.visualization.plot_mix_gallery(
+        images, labels=labels, mixer=L.CutMix(alpha=1.0, num_classes=K, seed=seed),
+        path=gallery_path, num_images=8, title="CutMix: images, partners, masks, mixed labels",
+    )
+    plt.close(figure)
+    return gallery_path
+
+
+def write_reliability(labels, probabilities_by_method, path):
+    """Reliability diagrams of every method side by side in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(probabilities_by_method)
+    cols = min(len(names), 5)
+    rows = -(-len(names) // cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    edges = np.linspace(0.0, 1.0, 16)
+    for ax, name in zip(axes.ravel(), names):
+        probabilities = probabilities_by_method[name]
+        confidence = probabilities.max(1)
+        correct = (probabilities.argmax(1) == labels).astype(float)
+        centers, accuracy, conf = [], [], []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            inside = (confidence > lo) & (confidence <= hi)
+            if inside.any():
+                centers.append((lo + hi) / 2)
+                accuracy.append(correct[inside].mean())
+                conf.append(confidence[inside].mean())
+        ece = float(kmix.metrics.expected_calibration_error(labels, probabilities, num_bins=15))
+        ax.bar(centers, accuracy, width=1 / 15, edgecolor="black", label="accuracy")
+        ax.bar(centers, np.array(conf) - np.array(accuracy), bottom=accuracy, width=1 / 15,
+               color="red", alpha=0.3, hatch="//", label="gap")
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{name}\nECE = {100 * ece:.2f}%", fontsize=9)
+        ax.set_xlabel("confidence", fontsize=8)
+        ax.set_ylabel("accuracy", fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="kmix main job")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (a few steps)")
+    parser.add_argument("--epochs", type=int, default=None, help="default 12 (quick: 1)")
+    parser.add_argument("--seeds", type=int, default=None, help="default 2 (quick: 1)")
     parser.add_argument("--out", default="kmix_outputs")
-    parser.add_argument("--methods", default=None, help="comma-separated subset")
+    parser.add_argument("--methods", default=None, help="comma-separated subset of the names")
     args = parser.parse_args(argv)
-    epochs = args.epochs or (1 if args.quick else 30)
-    seeds = args.seeds or 1
-    train, test = load_digits()
-    if args.quick:
-        train = (train[0][:256], train[1][:256])
+    epochs = args.epochs or (1 if args.quick else 12)
+    seeds = args.seeds or (1 if args.quick else 2)
+    steps_per_epoch = 3 if args.quick else None
+    verbose = 2 if args.quick else 1
+
     chosen = methods()
     if args.methods:
-        chosen = {k: v for k, v in chosen.items() if k in args.methods.split(",")}
-
-    rows = []
-    start = time.time()
-    for name, make_mixer in chosen.items():
-        scores = []
-        for seed in range(seeds):
-            print(f"== {name}, seed {seed}")
-            scores.append(
-                train_and_evaluate(make_mixer, train, test, epochs, seed, verbose=2)
+        wanted = args.methods.split(",")
+        unknown = sorted(set(wanted) - set(chosen))
+        if unknown:
+            raise ValueError(
+                f"`--methods` must name methods among {sorted(chosen)}. Received unknown: {unknown}"
             )
-        scores = np.array(scores)
-        rows.append((name, scores[:, 0].mean(), scores[:, 0].std(), scores[:, 1].mean(), scores[:, 1].std()))
+        chosen = {k: v for k, v in chosen.items() if k in wanted}
 
-    table = [
-        f"sklearn digits at {IMAGE_SIZE}x{IMAGE_SIZE}, {len(train[1])} train / {len(test[1])} test "
-        f"images, {epochs} epochs, {seeds} seed(s); mean ± std over seeds",
-        "",
-        "| method | top-1 accuracy | NLL |",
-        "|---|---:|---:|",
-    ]
-    for name, acc, acc_sd, nll, nll_sd in rows:
-        table.append(f"| {name} | {100 * acc:.1f} ± {100 * acc_sd:.1f} | {nll:.3f} ± {nll_sd:.3f} |")
-    text = "\n".join(table)
-    print("\n" + text)
+    train, test = kmix.datasets.load_digits(image_size=IMAGE_SIZE)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+
+    gallery = write_gallery(train[0][:8], train[1][:8], out / "gallery.png")
+
+    start = time.time()
+    rows, first_seed = [], {}
+    for name, method in chosen.items():
+        scores = []
+        for seed in range(seeds):
+            print(f"== {name}, seed {seed}", flush=True)
+            accuracy, nll, ece, probabilities = train_and_evaluate(
+                method, train, test, epochs, seed, steps_per_epoch, verbose,
+                # XLA compiles a faster step but takes longer to compile than a
+                # smoke run of three steps lasts.
+                jit_compile=not args.quick,
+            )
+            scores.append((accuracy, nll, ece))
+            first_seed.setdefault(name, probabilities)
+        scores = np.array(scores)
+        rows.append((name, scores.mean(0), scores.std(0)))
+
+    table = [
+        f"scikit-learn digits at {IMAGE_SIZE}x{IMAGE_SIZE}, {len(train[1])} train / "
+        f"{len(test[1])} test images; ViT (patch {PATCH_SIZE}, dim 48, depth 3), "
+        f"{epochs} epoch(s){' of ' + str(steps_per_epoch) + ' steps' if steps_per_epoch else ''}, "
+        f"{seeds} seed(s); mean ± std over seeds; ECE with 15 bins",
+        "",
+        "| method | top-1 accuracy (%) | NLL | ECE (%) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, mean, std in rows:
+        table.append(
+            f"| {name} | {100 * mean[0]:.1f} ± {100 * std[0]:.1f} | "
+            f"{mean[1]:.3f} ± {std[1]:.3f} | {100 * mean[2]:.2f} ± {100 * std[2]:.2f} |"
+        )
+    text = "\n".join(table)
+    print("\n" + text)
     (out / "results.md").write_text(text + "\n")
-    print(f"\nwrote {out / 'results.md'} in {time.time() - start:.0f} s")
+    write_reliability(test[1], first_seed, out / "reliability.png")
+    print(
+        f"\nwrote {out / 'results.md'}, {out / 'gallery.png'}, {gallery} and "
+        f"{out / 'reliability.png'} in {time.time() - start:.0f} s"
+    )
     return 0
 
 

@@ -1,10 +1,30 @@
+"""The main job (`python -m kmix.demo`) in its quick mode."""
+
 import pytest
 
 from kmix import demo
 
 
 @pytest.mark.slow
-def test_main_job_quick_mode_writes_the_table(tmp_path):
-    assert demo.main(["--quick", "--out", str(tmp_path), "--methods", "none,CutMix,MixUp or CutMix"]) == 0
+def test_main_job_quick_mode_writes_the_table_and_both_pictures(tmp_path):
+    chosen = ["none", "CutMix", "TransMix", "Decoupled Mixup"]
+    assert demo.main(["--quick", "--out", str(tmp_path), "--methods", ",".join(chosen)]) == 0
     text = (tmp_path / "results.md").read_text()
-    assert "| CutMix |" in text and "| MixUp or CutMix |" in text and "| none |" in text
+    for name in chosen:
+        assert f"| {name} |" in text
+    assert "| MixUp |" not in text
+    assert "ECE (%)" in text
+    for picture in ("gallery.png", "gallery_cutmix.png", "reliability.png"):
+        data = (tmp_path / picture).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_every_issue_method_is_in_the_main_job():
+    names = set(demo.methods())
+    assert {"none", "MixUp", "CutMix", "FMix", "TransMix", "MixPro (MaskMix + PAL)",
+            "Decoupled Mixup", "RankMixup (MRL)"} <= names
+
+
+def test_unknown_method_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"`--methods` must name methods among .*Received unknown: \['Nope'\]"):
+        demo.main(["--quick", "--out", str(tmp_path), "--methods", "none,Nope"])
