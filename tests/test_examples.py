@@ -1,5 +1,6 @@
 """Every examples/*.py runs offline in quick mode and writes the files it says it writes."""
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -98,6 +99,10 @@ def test_example_runs_in_quick_mode(script, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow_datasets") is None,
+    reason="tensorflow-datasets is optional (kmix[datasets]); the no-tfds path is tested below",
+)
 def test_tfds_example_builds_then_reads_a_prepared_dataset_by_name(tmp_path):
     # The quick run builds kmix_digits under <out>/tensorflow_datasets; the
     # second run loads it as a user loads a real prepared dataset, by
