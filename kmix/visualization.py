@@ -49,7 +49,7 @@ def _new_figure(figsize, dpi):
 def _to_numpy(value, name):
     try:
         return np.asarray(value)
-    except Exception as error:  # pragma: no cover - exotic array types
+    except Exception as error:
         raise TypeError(
             f"`{name}` must be an array or tensor. Received: {name} of type "
             f"{type(value).__name__}"
@@ -63,10 +63,7 @@ def _shape_of(array):
 def _save(figure, path):
     if path is None:
         return
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"`path` must be a str or os.PathLike (a .png file). Received: path={path!r}"
-        )
+    _check_path(path)
     parent = os.path.dirname(os.fspath(path))
     if parent:
         os.makedirs(parent, exist_ok=True)

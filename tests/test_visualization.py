@@ -360,3 +360,14 @@ def test_gallery_marks_unmixed_rows():
     assert [ax.get_title() for ax in figure.axes] == ["3 (not mixed)", "1 25%\n+ 0 75%", "0 75%\n+ 1 25%"]
     figure = vis.plot_mix_gallery(images, plan, panels=["mixed"])
     assert figure.axes[0].get_title() == "not mixed"
+
+
+def test_inputs_that_are_not_arrays_are_named():
+    class NotAnArray:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("no")
+
+    with pytest.raises(TypeError, match=r"`images` must be an array or tensor. Received: images of type NotAnArray"):
+        vis.plot_mix_gallery(NotAnArray())
+    with pytest.raises(TypeError, match=r"`probabilities` must be an array or tensor. Received: probabilities of type NotAnArray"):
+        vis.plot_reliability_diagram([0], NotAnArray())
