@@ -150,3 +150,32 @@ def test_forward_errors():
         vit.forward(images(), attention="last")
     with pytest.raises(ValueError, match=r"ViT takes images of shape \(B,\) \+ \(16, 16, 3\)\. Received: images.shape=\(4, 32, 32, 3\)"):
         vit.forward(images(size=32))
+
+
+def test_attention_maps_are_taken_before_attention_dropout():
+    vit = tiny(attention_dropout_rate=0.5)
+    out = vit.forward(images(), training=True, attention="all")
+    np.testing.assert_allclose(out["attentions"].numpy().sum(-1), 1.0, atol=1e-5)
+
+
+def test_no_attention_is_requested_without_a_label_layer():
+    from kmix import _context
+    from kmix.losses.mixing_loss import MixingLoss
+
+    seen = []
+
+    class Spy(MixingLoss):
+        def call(self, y_true, y_pred):
+            record = _context.get_record()
+            seen.append(sorted(k for k in record.extras if "attention" in k))
+            return tf.reduce_sum(tf.square(y_pred), axis=-1)
+
+    vit = tiny(mixer=kmix.layers.CutMix(num_classes=K, seed=0), depth=1)
+    vit.compile(optimizer="sgd", loss=Spy(), run_eagerly=True)
+    vit.fit(images(8), np.arange(8) % K, verbose=0)
+    assert seen == [[]]
+    vit = tiny(mixer=kmix.layers.CutMix(num_classes=K, seed=0), depth=1,
+               label_layer=kmix.layers.TransMixLabels())
+    vit.compile(optimizer="sgd", loss=Spy(), run_eagerly=True)
+    vit.fit(images(8), np.arange(8) % K, verbose=0)
+    assert seen[-1] == ["attention_model", "attention_request", "cls_attention"]
