@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
+from kmix.losses._checks import check_choice
 from kmix.losses._checks import check_logits
 from kmix.losses._checks import check_non_negative
 from kmix.losses.mixing_loss import MixingLoss
@@ -15,6 +16,7 @@ _PRESENT = 1e-3
 # Stands for log(0) when a competitor is removed from the softmax: finite, so
 # that no gradient becomes NaN.
 _REMOVED = -1e9
+_MODES = ("both", "more", "less")
 
 
 def _decoupled_nll(logits, keep, drop):
@@ -29,7 +31,8 @@ def _decoupled_nll(logits, keep, drop):
 
 
 @kmix_export("kmix.losses.decoupled_mixup")
-def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=True):
+def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=True, *,
+                    lam_power=1.0, mode="both", threshold=0.5):
     """Decoupled Mixup loss per sample: mixup cross-entropy plus a decoupled regulariser.
 
     For row `i` with own class `a` (weight `lam`) and partner class `b`
@@ -42,6 +45,12 @@ def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=T
     (e_a, e_b) = eta * (lam, 1 - lam)        # lam_weighted=True (openmixup configs)
     (e_a, e_b) = (eta, eta)                  # lam_weighted=False (the paper's form)
     ```
+
+    openmixup's other `eta_weight` settings are available too: `lam_power`
+    raises the weights to a power (`lam_scale_mode='pow'`, `lam_idx`, with
+    `lam_thr=1`), and `mode="more"` keeps only the term of the class whose
+    weight is `>= threshold` (`"less"`: only the other one), as the per-method
+    CIFAR-100 configs do (e.g. `eta=0.01, mode="more", lam_power=0.5`).
 
     Rows whose two classes are the same, or whose `lam` is within `1e-3` of 0 or
     1 (an unmixed image), get the cross-entropy only, as upstream. The classes
@@ -77,13 +86,22 @@ def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=T
         lam_weighted: bool. Scale the two terms by `lam` and `1 - lam`
             (openmixup's configs) or use `eta` for both (the paper's
             formula). Defaults to `True`.
+        lam_power: float >= 0, keyword-only. Exponent of the weights when
+            `lam_weighted` (`e_a = eta * lam ** lam_power`). Defaults to `1.0`.
+        mode: `"both"`, `"more"` or `"less"`, keyword-only. Which terms are
+            kept: both; only the own class's if `lam >= threshold`, else only
+            the partner's (`"more"`); the reverse (`"less"`). Defaults to
+            `"both"`.
+        threshold: float, keyword-only. The `mode` threshold. Defaults to
+            `0.5`.
 
     Returns:
         float32 tensor `(B,)`, the per-sample loss (the official value is its
         mean over the full batch).
 
     Raises:
-        ValueError: if `eta < 0` or `logits` is not `(B, K)`.
+        ValueError: if `eta < 0`, `lam_power < 0`, a bad `mode`, or `logits`
+            is not `(B, K)`.
 
     Example:
 
@@ -106,6 +124,8 @@ def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=T
           (Westlake-AI/openmixup).
     """
     check_non_negative(eta, "eta")
+    check_non_negative(lam_power, "lam_power")
+    check_choice(mode, _MODES, "mode")
     logits = check_logits(logits, "logits")
     num_classes = logits.shape[-1]
     y = one_hot_labels(labels, num_classes, name="labels")
@@ -123,9 +143,13 @@ def decoupled_mixup(labels, partner_labels, lam, logits, eta=0.1, lam_weighted=T
     one_hot_b = tf.one_hot(class_b, num_classes, dtype=tf.float32)
     mixed = (class_a != class_b) & (lam > _PRESENT) & (1.0 - lam > _PRESENT)
     if lam_weighted:
-        eta_a, eta_b = eta * lam, eta * (1.0 - lam)
+        eta_a, eta_b = eta * tf.pow(lam, lam_power), eta * tf.pow(1.0 - lam, lam_power)
     else:
         eta_a = eta_b = tf.fill(tf.shape(lam), tf.cast(eta, tf.float32))
+    if mode != "both":
+        keep_a = lam >= threshold if mode == "more" else lam < threshold
+        eta_a = tf.where(keep_a, eta_a, 0.0)
+        eta_b = tf.where(keep_a, 0.0, eta_b)
     decoupled = eta_a * _decoupled_nll(z, one_hot_a, one_hot_b) + eta_b * _decoupled_nll(
         z, one_hot_b, one_hot_a
     )
@@ -154,6 +178,11 @@ class DecoupledMixupLoss(MixingLoss):
         lam_weighted: bool. `True`: terms weighted `eta * lam` and
             `eta * (1 - lam)` (openmixup's configs, the default); `False`:
             `eta` for both (the paper's formula).
+        lam_power: float >= 0. Exponent of the weights when `lam_weighted`.
+            Defaults to `1.0`.
+        mode: `"both"`, `"more"` or `"less"`: which terms are kept (see
+            `decoupled_mixup`). Defaults to `"both"`.
+        threshold: float, the `mode` threshold. Defaults to `0.5`.
         label_smoothing: float in [0, 1). Applied to the one-hot labels before
             mixing (upstream cannot combine the two). Defaults to `0.0`.
         reduction: as `keras.losses.Loss`. Defaults to `"sum_over_batch_size"`.
@@ -187,21 +216,36 @@ class DecoupledMixupLoss(MixingLoss):
 
     _requires_plan = True
 
-    def __init__(self, eta=0.1, lam_weighted=True, label_smoothing=0.0,
-                 reduction="sum_over_batch_size", name="decoupled_mixup_loss", dtype=None):
+    def __init__(self, eta=0.1, lam_weighted=True, lam_power=1.0, mode="both", threshold=0.5,
+                 label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name="decoupled_mixup_loss", dtype=None):
         check_non_negative(eta, "eta")
+        check_non_negative(lam_power, "lam_power")
+        check_choice(mode, _MODES, "mode")
         super().__init__(
             label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype
         )
         self.eta = eta
         self.lam_weighted = bool(lam_weighted)
+        self.lam_power = lam_power
+        self.mode = mode
+        self.threshold = threshold
 
     def call(self, y_true, y_pred):
         y_pred = check_logits(y_pred, "y_pred")
         y, y_partner, lam, _ = self.own_and_partner_targets(y_true, y_pred.shape[-1])
-        return decoupled_mixup(y, y_partner, lam, y_pred, self.eta, self.lam_weighted)
+        return decoupled_mixup(
+            y, y_partner, lam, y_pred, self.eta, self.lam_weighted,
+            lam_power=self.lam_power, mode=self.mode, threshold=self.threshold,
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update({"eta": self.eta, "lam_weighted": self.lam_weighted})
+        config.update({
+            "eta": self.eta,
+            "lam_weighted": self.lam_weighted,
+            "lam_power": self.lam_power,
+            "mode": self.mode,
+            "threshold": self.threshold,
+        })
         return config

@@ -19,9 +19,16 @@ _spec = importlib.util.spec_from_file_location(
 REF = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(REF)
 
-# Our two forms are the upstream configs "base" (eta 0.1, both, pow idx 1,
-# lam_thr 1: lambda-weighted) and "const" (eta 1, both, none: constant).
-FORMS = {"base_r18_both_eta0.1_pow_idx1": (0.1, True), "const_eta1_both_none": (1.0, False)}
+# The four upstream configs as kmix arguments (all have lam_thr 1, thr 0.5):
+# "base" (eta 0.1, both, pow idx 1: lambda-weighted, the default), the
+# per-method "more" (pow idx 0.5) and "less" (pow idx 0) configs, and "const"
+# (eta 1, both, none: the paper's constant form).
+FORMS = {
+    "base_r18_both_eta0.1_pow_idx1": dict(eta=0.1, lam_weighted=True),
+    "a0_2_more_eta0.01_pow_idx0.5": dict(eta=0.01, lam_weighted=True, lam_power=0.5, mode="more"),
+    "less_eta0.01_pow_idx0": dict(eta=0.01, lam_weighted=True, lam_power=0.0, mode="less"),
+    "const_eta1_both_none": dict(eta=1.0, lam_weighted=False),
+}
 
 
 def cases(quirky):
@@ -30,17 +37,16 @@ def cases(quirky):
     or the decoupled term skipped at lam == 0.5."""
     out = []
     for case in DATA["cases"]:
-        if case["config"] not in FORMS:
-            continue
-        eta, weighted = FORMS[case["config"]]
-        ordering = weighted and case["y_a"][0] > case["y_b"][0]
+        etas = case["eta_weight_list_passed"]
+        ordering = etas[0] != etas[1] and case["y_a"][0] > case["y_b"][0]
         applies = ordering or case["lam"] == 0.5
         if applies == quirky:
-            out.append(pytest.param(case, eta, weighted, id=f"{case['scenario']}-{case['config']}"))
+            out.append(pytest.param(case, FORMS[case["config"]], id=f"{case['scenario']}-{case['config']}"))
+    assert out
     return out
 
 
-def intended(logits, y_a, y_b, lam, eta, weighted):
+def intended(logits, y_a, y_b, lam, eta, lam_weighted=True, lam_power=1.0, mode="both", threshold=0.5):
     """Independent per-row NumPy statement of the intended DM (partner-paired,
     nothing skipped at lam == 0.5), per-sample lam allowed."""
     logits = np.asarray(logits, np.float64)
@@ -53,31 +59,34 @@ def intended(logits, y_a, y_b, lam, eta, weighted):
         t[b] += 1 - l
         row = -(t * np.log(p)).sum()
         if a != b and 1e-3 < l < 1 - 1e-3:
-            e_a, e_b = (eta * l, eta * (1 - l)) if weighted else (eta, eta)
+            e_a, e_b = (eta * l ** lam_power, eta * (1 - l) ** lam_power) if lam_weighted else (eta, eta)
+            if mode != "both":
+                own = l >= threshold if mode == "more" else l < threshold
+                e_a, e_b = (e_a, 0.0) if own else (0.0, e_b)
             row += -e_a * np.log(p[a] / (1 - p[b])) - e_b * np.log(p[b] / (1 - p[a]))
         rows.append(row)
     return np.array(rows)
 
 
-@pytest.mark.parametrize("case,eta,weighted", cases(quirky=False))
-def test_matches_the_official_loss_where_no_upstream_bug_applies(case, eta, weighted):
+@pytest.mark.parametrize("case,form", cases(quirky=False))
+def test_matches_the_official_loss_where_no_upstream_bug_applies(case, form):
     per_sample = kmix.losses.decoupled_mixup(
-        np.array(case["y_a"]), np.array(case["y_b"]), case["lam"], LOGITS, eta, weighted
+        np.array(case["y_a"]), np.array(case["y_b"]), case["lam"], LOGITS, **form
     ).numpy()
     np.testing.assert_allclose(per_sample.mean(), case["loss"], atol=1e-5)
     if "per_sample" in case:
         np.testing.assert_allclose(per_sample, case["per_sample"], atol=1e-5)
 
 
-@pytest.mark.parametrize("case,eta,weighted", cases(quirky=True))
-def test_differs_from_the_official_loss_where_an_upstream_bug_applies(case, eta, weighted):
+@pytest.mark.parametrize("case,form", cases(quirky=True))
+def test_differs_from_the_official_loss_where_an_upstream_bug_applies(case, form):
     cfg = {k: case["config_params"][k] for k in ("eta", "mode", "thr", "scale_mode", "lam_thr", "lam_idx")}
     quirky = REF.dm_loss(LOGITS, case["y_a"], case["y_b"], case["lam"], cfg)
     np.testing.assert_allclose(quirky, case["loss"], atol=1e-5)  # the ref reproduces upstream
     ours = kmix.losses.decoupled_mixup(
-        np.array(case["y_a"]), np.array(case["y_b"]), case["lam"], LOGITS, eta, weighted
+        np.array(case["y_a"]), np.array(case["y_b"]), case["lam"], LOGITS, **form
     ).numpy()
-    expected = intended(LOGITS, case["y_a"], case["y_b"], case["lam"], eta, weighted)
+    expected = intended(LOGITS, case["y_a"], case["y_b"], case["lam"], **form)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     assert abs(ours.mean() - case["loss"]) > 1e-3
     if case["lam"] != 0.5:  # the ordering quirk alone: the ref's flag gives our value
@@ -90,6 +99,9 @@ def test_per_sample_lambda_and_soft_labels():
     lam = np.array([0.9, 0.5, 0.3, 0.0, 1.0, 0.62], np.float32)
     got = kmix.losses.decoupled_mixup(y_a, y_b, lam, LOGITS, eta=0.3, lam_weighted=True)
     np.testing.assert_allclose(got, intended(LOGITS, y_a, y_b, lam, 0.3, True), atol=1e-5)
+    for form in FORMS.values():
+        got_form = kmix.losses.decoupled_mixup(y_a, y_b, lam, LOGITS, **form)
+        np.testing.assert_allclose(got_form, intended(LOGITS, y_a, y_b, lam, **form), atol=1e-5)
     one_hot = np.eye(5, dtype=np.float32)
     got_soft = kmix.losses.decoupled_mixup(one_hot[y_a], one_hot[y_b], lam, LOGITS, 0.3, True)
     np.testing.assert_allclose(got_soft, got, atol=1e-6)
@@ -139,9 +151,11 @@ def test_no_stop_gradient_the_decoupled_term_carries_gradient():
 
 
 def test_get_config_round_trip():
-    loss = kmix.losses.DecoupledMixupLoss(eta=0.25, lam_weighted=False, label_smoothing=0.1, name="dm")
+    loss = kmix.losses.DecoupledMixupLoss(eta=0.25, lam_weighted=False, lam_power=0.5, mode="less",
+                                          threshold=0.4, label_smoothing=0.1, name="dm")
     config = loss.get_config()
-    assert {"eta", "lam_weighted", "label_smoothing", "name", "reduction"} <= set(config)
+    assert {"eta", "lam_weighted", "lam_power", "mode", "threshold", "label_smoothing", "name",
+            "reduction"} <= set(config)
     assert kmix.losses.DecoupledMixupLoss.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
     assert type(restored) is kmix.losses.DecoupledMixupLoss and restored.get_config() == config
@@ -152,6 +166,10 @@ def test_errors():
         kmix.losses.DecoupledMixupLoss(eta=-0.1)
     with pytest.raises(ValueError, match=r"`eta` must be a float >= 0. Received: eta=-1"):
         kmix.losses.decoupled_mixup([0], [1], 0.5, LOGITS[:1], eta=-1)
+    with pytest.raises(ValueError, match=r"`mode` must be 'both' or 'more' or 'less'. Received: mode='all'"):
+        kmix.losses.DecoupledMixupLoss(mode="all")
+    with pytest.raises(ValueError, match=r"`lam_power` must be a float >= 0. Received: lam_power=-1"):
+        kmix.losses.decoupled_mixup([0], [1], 0.5, LOGITS[:1], lam_power=-1)
     with pytest.raises(TypeError, match=r"`eta` must be a float >= 0. Received: eta='big'"):
         kmix.losses.DecoupledMixupLoss(eta="big")
     with pytest.raises(ValueError, match=r"`logits` must be logits of shape \(B, K\). Received: logits.shape=\(6, 5, 1\)"):
