@@ -322,7 +322,8 @@ class MixingMixin:
         if self.mixer is not None and _context.get_record() is None:
             # Keras' symbolic build (e.g. under a distribution strategy) traces
             # compute_loss outside any step: kmix losses see an evaluation step.
-            batch_size = tf.shape(keras.tree.flatten(y_pred)[0])[0]
+            logits = y_pred["logits"] if isinstance(y_pred, dict) and "logits" in y_pred else y_pred
+            batch_size = tf.shape(keras.tree.flatten(logits)[0])[0]
             _context.set_record(
                 _context.StepRecord(
                     identity_plan(batch_size), self.mixer, self.mixer.num_classes,
