@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from kmix import _context
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_to_pixel_mask
@@ -17,6 +18,8 @@ from kmix.ops.token_masks import tokenmix_targets
 from kmix.ops.token_masks import tokenmix_token_counts
 from kmix.ops.tokens import token_mask
 from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_images
+from kmix.plan import identity_plan
 
 TEACHER_MAPS = "teacher_maps"
 
@@ -59,9 +62,15 @@ class TokenMix(BaseMixLayer):
     official recipe trains it with `keras.losses.BinaryCrossentropy(
     from_logits=True)` (timm's `BinaryCrossEntropy` on a dense target is the
     same mean over batch and classes). Teacher targets are produced when the
-    layer sees labels (dict or tuple input); for images alone, e.g. inside a
-    `keras.Sequential` or a `MixingModel`, the plan (area weights) is used.
-    The teacher runs in inference mode on the unmixed images; it is not
+    layer sees labels: dict or tuple input (`tf.data`), or as the `mixer` of
+    a `kmix.models.MixingModel` / `ViT` with a `teacher` model, whose train
+    step then gives the compiled loss the teacher targets as labels (with an
+    identity plan; e.g. `kmix.losses.MixupCrossentropy()`, or
+    `keras.losses.BinaryCrossentropy(from_logits=True)` with
+    `faithful_targets=True`); metrics still see the original labels. For
+    images alone inside a `keras.Sequential`, the plan (area weights) is used.
+    The teacher runs in inference mode on the unmixed images (build it, e.g.
+    call it once, before a distributed `fit`); it is not
     tracked as a sub-layer (its weights are neither trained nor saved with this
     layer; `get_config` keeps its architecture only).
 
@@ -302,6 +311,62 @@ class TokenMix(BaseMixLayer):
         if inputs.segmentation_masks is not None:
             mixed_masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan, aux)
         return self._pack(inputs, mixed, targets, mixed_masks)
+
+    # ------------------------------------------------------------------
+    # In a MixingModel / ViT: teacher targets inside the train step
+    # ------------------------------------------------------------------
+    @property
+    def _kmix_train_step(self):
+        # kmix.models.MixingMixin delegates its train step to this when it is
+        # not None: only with a teacher model, whose targets need the images.
+        return self._teacher_train_step if self.teacher is not None else None
+
+    def _teacher_train_step(self, model, data):
+        """One training step on TokenMix-mixed images and teacher targets."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = model._check_labels(y)
+        images, _ = check_images(x, name="x", allow_single=False)
+        batch_size, height, width = self._batch_dims(images)
+        self._check_image_size(height, width)
+        num_classes = self._label_width(y)
+        maps = tf.convert_to_tensor(self.teacher(images, training=False))
+        self._check_maps(maps, height, width, num_classes)
+        plan, aux = self._sample(batch_size, height, width, seed=model._step_seed())
+        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
+        targets = tokenmix_targets(
+            tf.stop_gradient(tf.cast(maps, tf.float32)),
+            one_hot_labels(y, self.num_classes, 0.0),
+            plan.index,
+            self.partner_token_mask(plan, height, width),
+            label_smoothing=self.label_smoothing,
+            faithful=self.faithful_targets,
+            fallback_lam=plan.lam,
+        )
+        # The losses receive the teacher targets as their labels: an identity
+        # plan without smoothing, so that kmix losses take them as they are.
+        _context.set_record(
+            _context.StepRecord(
+                identity_plan(batch_size), self, num_classes, 0.0, True,
+                {"plans": [plan], "teacher_targets": targets},
+            )
+        )
+        with tf.GradientTape() as tape:
+            y_pred = model(mixed, training=True)
+            # keras.Model's own compute_loss: the targets are final.
+            loss = keras.Model.compute_loss(
+                model, x=mixed, y=targets, y_pred=y_pred, sample_weight=sample_weight,
+                training=True,
+            )
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            model._loss_tracker.update_state(
+                loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss,
+                sample_weight=tf.shape(images)[0],
+            )
+            if model.optimizer is not None:
+                loss = model.optimizer.scale_loss(loss)
+        weights = model.trainable_weights
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return model.compute_metrics(mixed, y, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
         config = super().get_config()

@@ -219,7 +219,7 @@ def test_mixed_pixels_come_from_the_row_or_its_partner_per_token():
     np.testing.assert_allclose(mixed, expected, rtol=1e-6)
 
 
-class _Teacher(keras.Model):
+class TinyTeacher(keras.Model):
     """Score maps (B, 4, 4, K) on the 4x4 token grid of 16x16 images."""
 
     def __init__(self, num_classes=5, **kwargs):
@@ -238,7 +238,7 @@ class _Teacher(keras.Model):
 @pytest.mark.parametrize("faithful", [False, True])
 def test_teacher_model_and_teacher_maps_give_the_content_targets(faithful):
     images, labels = _images(), np.array([0, 1, 2, 3, 4, 0])
-    teacher = _Teacher()
+    teacher = TinyTeacher()
     maps = teacher(images).numpy()
     common = dict(patch_size=4, minimum_tokens=2, num_classes=5, label_smoothing=0.1,
                   faithful_targets=faithful, seed=9)
@@ -268,7 +268,7 @@ def test_teacher_model_and_teacher_maps_give_the_content_targets(faithful):
 
 def test_teacher_targets_in_tf_data_and_under_xla():
     images, labels = _images(batch=8), np.arange(8) % 5
-    teacher = _Teacher()
+    teacher = TinyTeacher()
     layer = kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=5, teacher=teacher, seed=1)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4).map(layer)
     for x, y in ds:
@@ -280,7 +280,7 @@ def test_teacher_targets_in_tf_data_and_under_xla():
 
 
 def test_teacher_is_not_a_tracked_sublayer_and_the_config_round_trips():
-    teacher = _Teacher()
+    teacher = TinyTeacher()
     teacher(_images(batch=1))
     layer = kmix.layers.TokenMix(patch_size=4, mask_type="random", minimum_tokens=3, lam_constant=0.25,
                                  teacher=teacher, faithful_targets=True, num_classes=5, seed=2)
@@ -289,13 +289,13 @@ def test_teacher_is_not_a_tracked_sublayer_and_the_config_round_trips():
     for key in ("patch_size", "mask_type", "minimum_tokens", "lam_constant", "teacher", "faithful_targets"):
         assert key in config
     clone = kmix.layers.TokenMix.from_config(config)
-    assert isinstance(clone.teacher, _Teacher) and clone.teacher.num_classes == 5
+    assert isinstance(clone.teacher, TinyTeacher) and clone.teacher.num_classes == 5
     assert clone.get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert restored.faithful_targets and restored.lam_constant == 0.25
 
 
-keras.saving.register_keras_serializable("kmix_tests")(_Teacher)
+keras.saving.register_keras_serializable("kmix_tests")(TinyTeacher)
 
 
 # ----------------------------------------------------------------------
@@ -323,7 +323,7 @@ def test_errors():
         layer({"images": images, "labels": np.arange(6) % 5, "teacher_maps": bad})
     with pytest.raises(ValueError, match=r"Teacher maps must have shape \(B, 4, 4, 5\).*Received: teacher_maps.shape=\(6, 4, 4, 3\)"):
         layer({"images": images, "labels": np.arange(6) % 5, "teacher_maps": np.zeros((6, 4, 4, 3), np.float32)})
-    wrong_teacher = kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=5, teacher=_Teacher(num_classes=3))
+    wrong_teacher = kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=5, teacher=TinyTeacher(num_classes=3))
     with pytest.raises(ValueError, match=r"Teacher maps must have shape \(B, 4, 4, 5\)"):
         wrong_teacher(images, np.arange(6) % 5)
 
@@ -345,6 +345,41 @@ def test_trains_a_tiny_vit_under_xla():
     assert all(np.isfinite(history.history["loss"]))
 
 
+def test_teacher_targets_in_the_train_step_of_a_vit():
+    teacher = TinyTeacher(num_classes=3)
+    mixer = kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=3, label_smoothing=0.1,
+                                 teacher=teacher, partner="flip", seed=0)
+    model = _vit(mixer)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=kmix.losses.MixupCrossentropy())
+    images, labels = _images(batch=4), np.array([0, 1, 2, 1])
+    model(images)
+    metrics = mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
+    record = kmix._context.get_record()
+    plan = record.extras["plans"][0]
+    expected_targets = tokenmix_targets(teacher(images), labels, plan.index,
+                                        mixer.partner_token_mask(plan, 16, 16), label_smoothing=0.1)
+    np.testing.assert_allclose(record.extras["teacher_targets"].numpy(), expected_targets.numpy(), atol=1e-6)
+    logits = model(mixer.mix_images(images, plan), training=True).numpy()
+    z = logits - logits.max(-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    expected = -(expected_targets.numpy() * log_p).sum(-1).mean()
+    np.testing.assert_allclose(float(metrics["loss"]), expected, rtol=1e-5)
+    kmix._context.clear_record()
+    # Without a teacher the mixin's ordinary step runs.
+    assert kmix.layers.TokenMix()._kmix_train_step is None
+
+
+@pytest.mark.slow
+def test_faithful_teacher_targets_train_with_binary_crossentropy_under_xla():
+    mixer = kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=3, label_smoothing=0.1,
+                                 teacher=TinyTeacher(num_classes=3), faithful_targets=True, seed=0)
+    model = _vit(mixer)
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=["accuracy"], jit_compile=True)
+    history = model.fit(_images(batch=16), np.arange(16) % 3, batch_size=8, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"])) and "accuracy" in history.history
+
+
 MIRRORED = textwrap.dedent(
     """
     import os
@@ -352,7 +387,7 @@ MIRRORED = textwrap.dedent(
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import numpy as np, kmix
+    import numpy as np, keras, kmix
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = kmix.models.ViT(image_size=16, patch_size=4, num_classes=3, dim=16, depth=2, num_heads=2,
@@ -362,6 +397,16 @@ MIRRORED = textwrap.dedent(
         # another logical CPU, a known TensorFlow limitation.)
         model.compile(optimizer="adam", loss=kmix.losses.MixupCrossentropy(), jit_compile=False)
     images = np.random.default_rng(0).random((16, 16, 16, 3)).astype("float32")
+    history = model.fit(images, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
+    assert all(np.isfinite(history.history["loss"])), history.history
+    images = np.random.default_rng(1).random((16, 16, 16, 3)).astype("float32")
+    with strategy.scope():
+        teacher = keras.Sequential([keras.layers.AveragePooling2D(4), keras.layers.Dense(3, activation="softplus")])
+        teacher(images[:1])  # a teacher's variables must exist before a distributed fit
+        model = kmix.models.ViT(image_size=16, patch_size=4, num_classes=3, dim=16, depth=2, num_heads=2,
+                                mixer=kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=3,
+                                                           teacher=teacher, seed=0), seed=0)
+        model.compile(optimizer="adam", loss=kmix.losses.MixupCrossentropy())
     history = model.fit(images, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
     print("OK")
