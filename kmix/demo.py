@@ -18,6 +18,7 @@ Writes to `--out` (default `kmix_outputs/`):
 - `results.md`: top-1 accuracy, negative log-likelihood and expected calibration error
   (15 bins) per method, mean and spread over seeds (also printed);
 - `gallery.png`: one mixed batch per mixer, with masks and label weights;
+- `gallery_cutmix.png`: a CutMix batch with partners, masks and label shares;
 - `reliability.png`: reliability diagrams of the first seed of each method.
 """
 
@@ -146,61 +147,17 @@ def write_gallery(images, labels, path, seed=0):
         "MaskMix": L.MaskMix(mask_patch_size=4, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
         "CutMix (patch grid)": L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
     }
-    figure = kmix.visualization.plot_mask_comparison(
+    kmix.visualization.plot_mask_comparison(
         images, mixers, path=path, num_images=8,
         title="kmix mixers on digits: own-pixel masks (titled with lambda) and mixed images",
     )
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
     # And one full gallery (partners and label weights) for CutMix.
     gallery_path = pathlib.Path(path).with_name("gallery_cutmix.png")
-    figure = kmix.visualization.plot_mix_gallery(
+    kmix.visualization.plot_mix_gallery(
         images, labels=labels, mixer=L.CutMix(alpha=1.0, num_classes=K, seed=seed),
         path=gallery_path, num_images=8, title="CutMix: images, partners, masks, mixed labels",
     )
-    plt.close(figure)
     return gallery_path
-
-
-def write_reliability(labels, probabilities_by_method, path):
-    """Reliability diagrams of every method side by side in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(probabilities_by_method)
-    cols = min(len(names), 5)
-    rows = -(-len(names) // cols)
-    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
-    edges = np.linspace(0.0, 1.0, 16)
-    for ax, name in zip(axes.ravel(), names):
-        probabilities = probabilities_by_method[name]
-        confidence = probabilities.max(1)
-        correct = (probabilities.argmax(1) == labels).astype(float)
-        centers, accuracy, conf = [], [], []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            inside = (confidence > lo) & (confidence <= hi)
-            if inside.any():
-                centers.append((lo + hi) / 2)
-                accuracy.append(correct[inside].mean())
-                conf.append(confidence[inside].mean())
-        ece = float(kmix.metrics.expected_calibration_error(labels, probabilities, num_bins=15))
-        ax.bar(centers, accuracy, width=1 / 15, edgecolor="black", label="accuracy")
-        ax.bar(centers, np.array(conf) - np.array(accuracy), bottom=accuracy, width=1 / 15,
-               color="red", alpha=0.3, hatch="//", label="gap")
-        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{name}\nECE = {100 * ece:.2f}%", fontsize=9)
-        ax.set_xlabel("confidence", fontsize=8)
-        ax.set_ylabel("accuracy", fontsize=8)
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def main(argv=None):
@@ -266,7 +223,10 @@ def main(argv=None):
     text = "\n".join(table)
     print("\n" + text)
     (out / "results.md").write_text(text + "\n")
-    write_reliability(test[1], first_seed, out / "reliability.png")
+    kmix.visualization.plot_reliability_diagrams(
+        test[1], first_seed, num_bins=15, path=out / "reliability.png", columns=5,
+        title="Reliability on the held-out digits (first seed of each method)",
+    )
     print(
         f"\nwrote {out / 'results.md'}, {out / 'gallery.png'}, {gallery} and "
         f"{out / 'reliability.png'} in {time.time() - start:.0f} s"

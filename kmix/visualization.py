@@ -623,6 +623,33 @@ def _check_reliability_inputs(labels, probabilities, num_bins):
     return ids, probabilities
 
 
+def _draw_reliability(diagram, bins, title, legend=True):
+    """Accuracy bars, hatched gaps to the mean confidence and the diagonal."""
+    edges, counts = bins["edges"], bins["counts"]
+    width = edges[1] - edges[0]
+    centres = edges[:-1] + width / 2
+    filled = counts > 0
+    accuracy = np.where(filled, bins["accuracy"], 0.0)
+    confidence = np.where(filled, bins["confidence"], 0.0)
+    diagram.bar(
+        centres[filled], accuracy[filled], width=width, edgecolor="black",
+        color="#4878d0", label="accuracy", align="center",
+    )
+    gap_low = np.minimum(accuracy, confidence)
+    diagram.bar(
+        centres[filled], np.abs(confidence - accuracy)[filled], bottom=gap_low[filled],
+        width=width, edgecolor="#c0392b", facecolor="none", hatch="//",
+        label="gap to confidence", align="center",
+    )
+    diagram.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+    diagram.set_xlim(0, 1)
+    diagram.set_ylim(0, 1)
+    diagram.set_ylabel("accuracy")
+    if legend:
+        diagram.legend(loc="upper left", fontsize=8)
+    diagram.set_title(title)
+
+
 def plot_reliability_diagram(
     labels,
     probabilities,
@@ -687,7 +714,6 @@ def plot_reliability_diagram(
     edges, counts = bins["edges"], bins["counts"]
     width = edges[1] - edges[0]
     centres = edges[:-1] + width / 2
-    filled = counts > 0
 
     heights = (5.0, 1.8) if show_histogram else (5.0,)
     figure = _new_figure(figsize or (5.0, sum(heights) + 0.4), dpi)
@@ -696,25 +722,8 @@ def plot_reliability_diagram(
         diagram, histogram = axes
     else:
         diagram = figure.subplots(1, 1)
-    accuracy = np.where(filled, bins["accuracy"], 0.0)
-    confidence = np.where(filled, bins["confidence"], 0.0)
-    diagram.bar(
-        centres[filled], accuracy[filled], width=width, edgecolor="black",
-        color="#4878d0", label="accuracy", align="center",
-    )
-    gap_low = np.minimum(accuracy, confidence)
-    diagram.bar(
-        centres[filled], np.abs(confidence - accuracy)[filled], bottom=gap_low[filled],
-        width=width, edgecolor="#c0392b", facecolor="none", hatch="//",
-        label="gap to confidence", align="center",
-    )
-    diagram.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
-    diagram.set_xlim(0, 1)
-    diagram.set_ylim(0, 1)
-    diagram.set_ylabel("accuracy")
-    diagram.legend(loc="upper left", fontsize=8)
     text = f"ECE = {bins['ece']:.3f} ({len(ids)} samples, {int(num_bins)} bins)"
-    diagram.set_title(f"{title}: {text}" if title else text)
+    _draw_reliability(diagram, bins, f"{title}: {text}" if title else text)
     if show_histogram:
         histogram.bar(centres, counts, width=width, edgecolor="black", color="#7f7f7f")
         histogram.set_ylabel("count")
@@ -725,4 +734,89 @@ def plot_reliability_diagram(
     return figure
 
 
-__all__ = ["plot_mask_comparison", "plot_mix_gallery", "plot_reliability_diagram"]
+def plot_reliability_diagrams(
+    labels,
+    probabilities,
+    num_bins=15,
+    path=None,
+    *,
+    columns=4,
+    title=None,
+    figsize=None,
+    dpi=100,
+):
+    """Reliability diagrams of several models on the same labels, side by side.
+
+    One panel per entry of `probabilities`, drawn and binned as
+    `plot_reliability_diagram` (equal-width bins, `lo < conf <= hi`), titled
+    with the entry's name and its ECE.
+
+    Args:
+        labels: class ids `(N,)` / `(N, 1)`, or one-hot labels `(N, K)`.
+        probabilities: mapping `{name: (N, K) probabilities}`, e.g. one entry
+            per training method.
+        num_bins: int >= 1. Number of equal-width bins. Defaults to `15`.
+        path: optional str or path-like; the figure is saved there as PNG.
+        columns: int >= 1. Panels per row. Defaults to `4`.
+        title: optional str, the figure title.
+        figsize: optional `(width, height)` in inches.
+        dpi: int, resolution. Defaults to `100`.
+
+    Returns:
+        A `matplotlib.figure.Figure` with one axes per entry, in the mapping's
+        order.
+
+    Raises:
+        ImportError: if matplotlib is not installed.
+        TypeError: if `probabilities` is not a non-empty mapping.
+        ValueError: as `plot_reliability_diagram`, naming the entry.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import kmix
+
+    labels = np.array([0, 1, 1, 1])
+    figure = kmix.visualization.plot_reliability_diagrams(
+        labels,
+        {"sharp": np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]),
+         "flat": np.full((4, 2), 0.5)},
+        num_bins=5,
+    )
+    print(len(figure.axes))  # 2
+    print(figure.axes[0].get_title().splitlines())  # ['sharp', 'ECE = 0.250']
+    ```
+    """
+    _matplotlib()
+    if not isinstance(probabilities, Mapping) or not probabilities:
+        raise TypeError(
+            "`probabilities` must be a non-empty mapping {name: (N, K) probabilities}. "
+            f"Received: probabilities of type {type(probabilities).__name__}"
+        )
+    _check_positive_int(columns, "columns")
+    _check_positive_int(dpi, "dpi")
+    _check_path(path)
+    checked = {}
+    for name, value in probabilities.items():
+        try:
+            checked[name] = _check_reliability_inputs(labels, value, num_bins)
+        except ValueError as error:
+            raise ValueError(f"In probabilities[{name!r}]: {error}") from None
+    columns = min(int(columns), len(checked))
+    rows = -(-len(checked) // columns)
+    figure = _new_figure(figsize or (3.4 * columns, 3.4 * rows + 0.4), dpi)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for diagram, (name, (ids, value)) in zip(axes, checked.items()):
+        bins = _reliability_bins(ids, value, int(num_bins))
+        _draw_reliability(diagram, bins, f"{name}\nECE = {bins['ece']:.3f}", legend=False)
+        diagram.set_xlabel("confidence")
+    for extra in axes[len(checked):]:
+        figure.delaxes(extra)
+    if title:
+        figure.suptitle(title)
+    _save(figure, path)
+    return figure
+
+
+__all__ = ["plot_mask_comparison", "plot_mix_gallery", "plot_reliability_diagram", "plot_reliability_diagrams"]

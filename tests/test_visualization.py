@@ -312,6 +312,34 @@ def test_reliability_diagram_errors():
         vis.plot_reliability_diagram(labels, probabilities, path=["a.png"])
 
 
+def test_reliability_diagrams_one_panel_per_model(tmp_path):
+    labels, probabilities = _random_predictions()
+    flat = np.full_like(probabilities, 1.0 / probabilities.shape[1])
+    path = tmp_path / "reliability.png"
+    figure = vis.plot_reliability_diagrams(
+        labels, {"model": probabilities, "flat": flat, "sharp": np.eye(5)[labels]},
+        num_bins=10, path=path, columns=2, title="three models",
+    )
+    _assert_png(path)
+    assert len(figure.axes) == 3  # the fourth cell of the 2x2 grid is removed
+    for axes, value, name in zip(figure.axes, [probabilities, flat, np.eye(5)[labels]], ["model", "flat", "sharp"]):
+        bins = vis._reliability_bins(labels, value.astype("float64"), 10)
+        assert axes.get_title() == f"{name}\nECE = {bins['ece']:.3f}"
+        filled = bins["counts"] > 0
+        np.testing.assert_allclose([bar.get_height() for bar in axes.containers[0]], bins["accuracy"][filled])
+    assert figure.axes[2].get_title() == "sharp\nECE = 0.000"  # one-hot predictions of the labels
+
+
+def test_reliability_diagrams_errors():
+    labels, probabilities = _random_predictions(n=10, k=3)
+    with pytest.raises(TypeError, match=r"`probabilities` must be a non-empty mapping .*Received: probabilities of type ndarray"):
+        vis.plot_reliability_diagrams(labels, probabilities)
+    with pytest.raises(TypeError, match=r"`probabilities` must be a non-empty mapping .*Received: probabilities of type dict"):
+        vis.plot_reliability_diagrams(labels, {})
+    with pytest.raises(ValueError, match=r"In probabilities\['bad'\]: `probabilities` must be probabilities in \[0, 1\]"):
+        vis.plot_reliability_diagrams(labels, {"ok": probabilities, "bad": probabilities * 3 - 1})
+
+
 # ----------------------------------------------------------------------------
 # matplotlib is optional
 # ----------------------------------------------------------------------------
@@ -321,6 +349,7 @@ def test_reliability_diagram_errors():
         lambda: vis.plot_mix_gallery(np.zeros((2, 4, 4, 3))),
         lambda: vis.plot_mask_comparison(np.zeros((2, 4, 4, 3)), {"c": kmix.layers.CutMix()}),
         lambda: vis.plot_reliability_diagram(np.array([0]), np.array([[1.0, 0.0]])),
+        lambda: vis.plot_reliability_diagrams(np.array([0]), {"m": np.array([[1.0, 0.0]])}),
     ],
 )
 def test_missing_matplotlib_raises_a_clear_import_error(monkeypatch, call):
