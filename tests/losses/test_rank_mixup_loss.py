@@ -253,3 +253,18 @@ def test_the_loss_in_fit_uses_the_recorded_mixes():
 @pytest.mark.slow
 def test_fits_under_mirrored_strategy():
     helpers.run_mirrored("kmix.losses.RankMixupLoss(mode='mndcg', num_mixes=2)")
+
+
+def test_mrl_on_probabilities():
+    raw, mixed = f32(MRL["raw_logits"]), f32(MRL["mixed_logits"])
+    case = MRL["cases"][3]
+    same = (f32(case["target_re"]) == 1.0).any(axis=1)
+
+    def softmax_max(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).max(axis=1)
+
+    expected = np.mean(~same * np.maximum(softmax_max(mixed) - softmax_max(raw) + 0.1, 0))
+    got = kmix.losses.rank_mixup_mrl(raw, mixed, same, margin=0.1, confidence="probabilities")
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert expected > 0
