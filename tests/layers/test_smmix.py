@@ -387,6 +387,19 @@ def test_fit_under_xla_updates_the_token_head_and_keeps_metrics():
     assert before is None or any(np.abs(a - b).max() > 0 for a, b in zip(after, before))
 
 
+def test_mixed_precision_train_step_keeps_float32_labels_and_finite_loss():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = _vit(switch_prob=1.0)
+    model.compile(optimizer="adam", loss=kmix.losses.SMMixLoss())
+    images, _, _ = _batch(batch=4)
+    model(images)
+    metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant([0, 1, 2, 1])))
+    record = _context.get_record()
+    assert record.plan.lam.dtype == tf.float32 and record.extras["patch_attention"].dtype == tf.float32
+    assert np.isfinite(float(metrics["loss"]))
+    _context.clear_record()
+
+
 def test_model_and_loss_errors_at_the_first_step():
     images = _batch(batch=8)[0]
     labels = np.arange(8) % 3
