@@ -22,5 +22,6 @@ def test_readme_block_runs(k):
 
 def test_readme_test_command_is_what_ci_runs():
     ci = (pathlib.Path(__file__).parent.parent / ".ci" / "run").read_text()
-    for line in ['pip install -e ".[test]"', "python -m pytest"]:
-        assert line in README and line in ci
+    command = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest'
+    assert f"```bash\n{command}\n```" in README
+    assert command in ci.splitlines()
