@@ -93,6 +93,71 @@ def _python_round(x):
     return tf.round(x)
 
 
+def block_mask_round(mask, counts, done, draws, min_num_patches=1, min_aspect=0.3):
+    """One round of TokenMix's block masking, given the round's uniform draws.
+
+    The deterministic core of `block_token_masks`: attempt `a` of mask `s` reads
+    `draws[s, a]` = `(u_area, u_aspect, u_top, u_left)` in `[0, 1)`, as
+    `area = min_num_patches + (r - min_num_patches) * u_area` (Python's
+    `random.uniform`), `aspect = exp(log a + (log(1/a) - log a) * u_aspect)`,
+    `top = floor(u_top * (Gh - h + 1))` (`random.randint(0, Gh - h)`) and
+    likewise `left`; the first attempt that adds between 1 and `r` new tokens
+    is painted. Fed the draws that Python's `random` makes, it reproduces the
+    official masks exactly (tested on `tokenmix.json`).
+
+    Args:
+        mask: float32 `(S, Gh, Gw)`, 1 = already masked.
+        counts: int32 `(S,)`, target counts.
+        done: bool `(S,)`, masks that take no more rounds.
+        draws: float32 `(S, A, 4)`.
+        min_num_patches, min_aspect: as `block_token_masks`.
+
+    Returns:
+        `(mask, covered, done)` after the round.
+    """
+    grid_height, grid_width = mask.shape[1], mask.shape[2]
+    max_attempts = draws.shape[1]
+    log_lo, log_hi = math.log(min_aspect), math.log(1.0 / min_aspect)
+    rows = tf.range(grid_height, dtype=tf.int32)
+    cols = tf.range(grid_width, dtype=tf.int32)
+    attempts = tf.range(max_attempts, dtype=tf.int32)
+    covered = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.int32)
+    remaining = tf.cast(counts - covered, tf.float32)[:, None]
+    area = min_num_patches + (remaining - min_num_patches) * draws[..., 0]
+    aspect = tf.exp(log_lo + (log_hi - log_lo) * draws[..., 1])
+    h = tf.cast(_python_round(tf.sqrt(area * aspect)), tf.int32)
+    w = tf.cast(_python_round(tf.sqrt(area / aspect)), tf.int32)
+    fits = (h < grid_height) & (w < grid_width)
+    h_ok = tf.clip_by_value(h, 0, grid_height - 1)
+    w_ok = tf.clip_by_value(w, 0, grid_width - 1)
+    # randint(0, G - h) inclusive.
+    top = tf.minimum(
+        tf.cast(tf.floor(draws[..., 2] * tf.cast(grid_height - h_ok + 1, tf.float32)), tf.int32),
+        grid_height - h_ok,
+    )
+    left = tf.minimum(
+        tf.cast(tf.floor(draws[..., 3] * tf.cast(grid_width - w_ok + 1, tf.float32)), tf.int32),
+        grid_width - w_ok,
+    )
+    in_rows = (rows[None, None, :] >= top[..., None]) & (rows[None, None, :] < (top + h_ok)[..., None])
+    in_cols = (cols[None, None, :] >= left[..., None]) & (cols[None, None, :] < (left + w_ok)[..., None])
+    boxes = tf.cast(in_rows[..., :, None] & in_cols[..., None, :], tf.float32)
+    new = tf.reduce_sum(boxes * (1.0 - mask[:, None]), axis=[2, 3])
+    valid = fits & (new > 0.0) & (new <= remaining) & ~done[:, None]
+    # The first valid attempt of the round is painted.
+    first = tf.argmax(
+        tf.cast(valid, tf.int32) * (max_attempts - attempts)[None, :], axis=1,
+        output_type=tf.int32,
+    )
+    any_valid = tf.reduce_any(valid, axis=1)
+    chosen = tf.gather(boxes, first, axis=1, batch_dims=1)
+    chosen = chosen * tf.cast(any_valid, tf.float32)[:, None, None]
+    mask = tf.reshape(tf.maximum(mask, chosen), tf.shape(mask))
+    covered = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.int32)
+    done = done | ~any_valid | (covered >= counts)
+    return mask, covered, done
+
+
 def block_token_masks(
     counts,
     grid_height,
@@ -121,7 +186,8 @@ def block_token_masks(
     which can never cut a mask short: each round adds at least one token), so
     the op has static shapes and compiles under XLA. The random stream is not
     Python's `random`, so individual masks differ from the official ones; the
-    distribution is the same.
+    distribution is the same, and one round given Python's draws
+    (`block_mask_round`) rebuilds the official masks exactly.
 
     Args:
         counts: int tensor `(S,)`, target numbers of partner tokens.
@@ -157,53 +223,15 @@ def block_token_masks(
     seed = to_seed_tensor(seed)
     counts = tf.cast(tf.convert_to_tensor(counts), tf.int32)
     num_masks = counts.shape[0] if counts.shape[0] is not None else tf.shape(counts)[0]
-    log_lo, log_hi = math.log(min_aspect), math.log(1.0 / min_aspect)
-    rows = tf.range(grid_height, dtype=tf.int32)
-    cols = tf.range(grid_width, dtype=tf.int32)
-    attempts = tf.range(max_attempts, dtype=tf.int32)
 
     def round_body(step, mask, covered, done):
         round_seed = tf.random.experimental.stateless_fold_in(seed, step)
         draws = tf.random.stateless_uniform(
             tf.stack([num_masks, max_attempts, 4]), round_seed, dtype=tf.float32
         )
-        remaining = tf.cast(counts - covered, tf.float32)[:, None]
-        area = min_num_patches + (remaining - min_num_patches) * draws[..., 0]
-        aspect = tf.exp(log_lo + (log_hi - log_lo) * draws[..., 1])
-        h = tf.cast(_python_round(tf.sqrt(area * aspect)), tf.int32)
-        w = tf.cast(_python_round(tf.sqrt(area / aspect)), tf.int32)
-        fits = (h < grid_height) & (w < grid_width)
-        h_ok = tf.clip_by_value(h, 0, grid_height - 1)
-        w_ok = tf.clip_by_value(w, 0, grid_width - 1)
-        # randint(0, G - h) inclusive.
-        top = tf.minimum(
-            tf.cast(tf.floor(draws[..., 2] * tf.cast(grid_height - h_ok + 1, tf.float32)), tf.int32),
-            grid_height - h_ok,
+        mask, covered, done = block_mask_round(
+            mask, counts, done, draws, min_num_patches, min_aspect
         )
-        left = tf.minimum(
-            tf.cast(tf.floor(draws[..., 3] * tf.cast(grid_width - w_ok + 1, tf.float32)), tf.int32),
-            grid_width - w_ok,
-        )
-        in_rows = (rows[None, None, :] >= top[..., None]) & (
-            rows[None, None, :] < (top + h_ok)[..., None]
-        )
-        in_cols = (cols[None, None, :] >= left[..., None]) & (
-            cols[None, None, :] < (left + w_ok)[..., None]
-        )
-        boxes = tf.cast(in_rows[..., :, None] & in_cols[..., None, :], tf.float32)
-        new = tf.reduce_sum(boxes * (1.0 - mask[:, None]), axis=[2, 3])
-        valid = fits & (new > 0.0) & (new <= remaining) & ~done[:, None]
-        # The first valid attempt of the round is painted.
-        first = tf.argmax(
-            tf.cast(valid, tf.int32) * (max_attempts - attempts)[None, :], axis=1,
-            output_type=tf.int32,
-        )
-        any_valid = tf.reduce_any(valid, axis=1)
-        chosen = tf.gather(boxes, first, axis=1, batch_dims=1)
-        chosen = chosen * tf.cast(any_valid, tf.float32)[:, None, None]
-        mask = tf.reshape(tf.maximum(mask, chosen), tf.shape(mask))
-        covered = tf.cast(tf.reduce_sum(mask, axis=[1, 2]), tf.int32)
-        done = done | ~any_valid | (covered >= counts)
         return step + 1, mask, covered, done
 
     mask0 = tf.zeros(tf.stack([num_masks, grid_height, grid_width]), tf.float32)
@@ -367,6 +395,7 @@ def _as_soft(labels, num_classes):
 
 __all__ = [
     "MASK_TYPES",
+    "block_mask_round",
     "block_token_masks",
     "own_class_maps",
     "random_token_masks",

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
+from kmix.ops.token_masks import block_mask_round
 from kmix.ops.token_masks import block_token_masks
 from kmix.ops.token_masks import random_token_masks
 from kmix.ops.token_masks import tokenmix_scores
@@ -116,27 +117,52 @@ def test_mixup_branch_vector_is_what_mixup_gives():
 # Masks
 # ----------------------------------------------------------------------
 def _official_block_mask(rng, count, size=14, min_patches=1, min_aspect=0.3):
-    """numpy/random restatement of TokenMix's generate_mask (Python's RNG)."""
+    """numpy/random restatement of TokenMix's generate_mask (Python's RNG).
+
+    Also returns, per round, the draws of its (up to 10) attempts as uniforms
+    `(u_area, u_aspect, u_top, u_left)` in the form `block_mask_round` reads.
+    """
     lo, hi = math.log(min_aspect), math.log(1 / min_aspect)
     mask = np.zeros((size, size), int)
-    covered = 0
+    covered, rounds = 0, []
     while covered < count:
         remaining, delta = count - covered, 0
-        for _ in range(10):
-            area = rng.uniform(min_patches, remaining)
-            aspect = math.exp(rng.uniform(lo, hi))
+        draws = np.full((10, 4), 0.5)
+        for attempt in range(10):
+            draws[attempt, 0] = u_area = rng.random()
+            draws[attempt, 1] = u_aspect = rng.random()
+            area = min_patches + (remaining - min_patches) * u_area  # random.uniform
+            aspect = math.exp(lo + (hi - lo) * u_aspect)
             h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
             if w < size and h < size:
                 top, left = rng.randint(0, size - h), rng.randint(0, size - w)
+                draws[attempt, 2] = (top + 0.5) / (size - h + 1)
+                draws[attempt, 3] = (left + 0.5) / (size - w + 1)
                 if 0 < h * w - mask[top:top + h, left:left + w].sum() <= remaining:
                     delta = h * w - mask[top:top + h, left:left + w].sum()
                     mask[top:top + h, left:left + w] = 1
                 if delta > 0:
                     break
+        rounds.append(draws)
         if delta == 0:
             break
         covered += delta
-    return mask
+    return mask, rounds
+
+
+@pytest.mark.parametrize("case", DATA["cases"][:2], ids=[c["name"] for c in DATA["cases"][:2]])
+def test_block_rounds_given_the_official_draws_rebuild_the_official_mask(case):
+    # TokenMix's block mask uses only Python's `random` (seeded in the run).
+    official, rounds = _official_block_mask(random.Random(case["inputs"]["seed_python_random_and_numpy"]), 112)
+    expected = array(case["outputs"]["token_mask_b"], np.float32)
+    np.testing.assert_array_equal(official, expected)
+    mask = tf.zeros([1, 14, 14])
+    done = tf.constant([False])
+    for draws in rounds:
+        mask, covered, done = block_mask_round(mask, tf.constant([112]), done, tf.constant(draws[None], tf.float32))
+    np.testing.assert_array_equal(mask.numpy()[0], expected)
+    assert bool(done.numpy()[0]) and int(covered.numpy()[0]) == expected.sum()
+    assert len(rounds) > 3  # several rounds and attempts were replayed
 
 
 def test_token_counts_follow_the_official_rule():
@@ -148,7 +174,7 @@ def test_token_counts_follow_the_official_rule():
 
 def test_block_masks_have_the_official_distribution():
     rng = random.Random(0)
-    official = np.stack([_official_block_mask(rng, 112) for _ in range(300)]).astype(np.float32)
+    official = np.stack([_official_block_mask(rng, 112)[0] for _ in range(300)]).astype(np.float32)
     ours = block_token_masks(tf.fill([300], 112), 14, 14, seed=3).numpy()
     assert ours.shape == (300, 14, 14) and set(np.unique(ours)) <= {0.0, 1.0}
     assert (ours.sum((1, 2)) <= 112).all()
