@@ -107,7 +107,7 @@ def main(argv=None):
         f"\n{args.batch}x{args.size}x{args.size}x3 float32, {args.rounds} interleaved rounds, "
         f"median ms, CPU threads={os.cpu_count()}, TF {tf.__version__}, Keras {keras.__version__}\n"
     )
-    print(f"| layer | ms | x floor |\n|---|---:|---:|")
+    print("| layer | ms | x floor |\n|---|---:|---:|")
     for name, ms in median.items():
         print(f"| {name} | {ms:.1f} | {ms / floor_ms:.2f} |")
     print("\n| goal | kmix ms | anchor ms | ratio | goal | met |\n|---|---:|---:|---:|---:|---|")

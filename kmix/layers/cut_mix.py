@@ -93,7 +93,7 @@ class CutMix(BaseMixLayer):
         if grid > 1 and not (isinstance(height, int) and isinstance(width, int)):
             raise ValueError(
                 "With `patch_size` the image height and width must be known "
-                f"statically. Received: images of unknown size"
+                "statically. Received: images of unknown size"
             )
         if grid > 1 and (height % grid or width % grid):
             raise ValueError(

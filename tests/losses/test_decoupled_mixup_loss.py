@@ -179,30 +179,6 @@ def test_errors():
             kmix.losses.DecoupledMixupLoss()(np.array([0, 1]), np.zeros(2, np.float32))
 
 
-def test_plain_keras_model_raises_at_the_first_step():
-    images, labels = helpers.tiny_data(8)
-    model = helpers.plain_model()
-    model.compile(optimizer="sgd", loss=kmix.losses.DecoupledMixupLoss())
-    _context.clear_record()
-    with pytest.raises(ValueError, match=r"DecoupledMixupLoss needs the mixing plan of the training step"):
-        model.fit(images, labels, verbose=0)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("one_hot", [False, True], ids=["class_ids-xla", "one_hot-graph"])
-def test_fits_in_a_mixing_model(one_hot):
-    images, labels = helpers.tiny_data(16)
-    y = np.eye(4, dtype=np.float32)[labels] if one_hot else labels
-    model = helpers.tiny_model(kmix.layers.MixUp(num_classes=4, seed=0, lam_scope="sample"))
-    model.compile(optimizer="adam", loss=kmix.losses.DecoupledMixupLoss(), jit_compile=not one_hot,
-                  metrics=None if one_hot else ["accuracy"])
-    validation = (images, y) if one_hot else None
-    history = model.fit(images, y, batch_size=8, epochs=2, validation_data=validation, verbose=0)
-    assert np.isfinite(history.history["loss"]).all()
-    if one_hot:
-        assert np.isfinite(history.history["val_loss"]).all()
-
-
 def test_the_loss_in_fit_is_the_function_on_the_step_plan():
     images, labels = helpers.tiny_data(8)
     model = helpers.tiny_model(kmix.layers.MixUp(num_classes=4, seed=3, lam_scope="sample"))
