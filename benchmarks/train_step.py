@@ -15,8 +15,6 @@ and `jit_compile=True`.
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,6 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kmix  # noqa: E402
+from _timing import median_step_ms  # noqa: E402  (benchmarks/ is the script's folder)
 
 GOAL = 1.10
 
@@ -65,16 +64,7 @@ def time_pair(batch, image_size, num_classes, rounds, jit):
     plain = build("plain", image_size, num_classes, jit)
     mixing = build("mixing", image_size, num_classes, jit, weights=plain.get_weights())
     models = {"keras.Model": plain, "kmix MixingModel + CutMix": mixing}
-    for model in models.values():
-        for _ in range(3):
-            model.train_on_batch(images, labels)
-    times = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model.train_on_batch(images, labels)
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+    return median_step_ms(models, images, labels, rounds)
 
 
 def main(argv=None):

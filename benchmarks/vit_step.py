@@ -15,8 +15,6 @@ CPU), for `jit_compile=False` and `jit_compile=True`.
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,6 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kmix  # noqa: E402
+from _timing import median_step_ms  # noqa: E402  (benchmarks/ is the script's folder)
 
 GOAL = 1.05
 
@@ -52,16 +51,7 @@ def time_pair(args, jit):
     cutmix = build(False, args, jit)
     transmix = build(True, args, jit, weights=cutmix.get_weights())
     models = {"CutMix labels": cutmix, "TransMix labels": transmix}
-    for model in models.values():
-        for _ in range(3):
-            model.train_on_batch(images, labels)
-    times = {name: [] for name in models}
-    for _ in range(args.rounds):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model.train_on_batch(images, labels)
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+    return median_step_ms(models, images, labels, args.rounds)
 
 
 def main(argv=None):
