@@ -244,6 +244,20 @@ def _check_panels(panels, has_plan, has_mixed):
     return tuple(panels)
 
 
+def _check_image_figure_args(images, data_format, num_images, dpi, value_range, path):
+    """The checks every image figure makes first; returns the checked values.
+
+    Returns `(images as channels-last numpy, data_format, value_range)`.
+    """
+    data_format = _check_data_format(data_format)
+    images_np = _check_gallery_images(images, "images", data_format)
+    _check_positive_int(num_images, "num_images")
+    _check_positive_int(dpi, "dpi")
+    value_range = _check_value_range(value_range)
+    _check_path(path)
+    return images_np, data_format, value_range
+
+
 def plot_mix_gallery(
     images,
     plan=None,
@@ -331,13 +345,10 @@ def plot_mix_gallery(
     ```
     """
     _matplotlib()
-    data_format = _check_data_format(data_format)
-    images_np = _check_gallery_images(images, "images", data_format)
+    images_np, data_format, value_range = _check_image_figure_args(
+        images, data_format, num_images, dpi, value_range, path
+    )
     batch_size, height, width, channels = images_np.shape
-    _check_positive_int(num_images, "num_images")
-    _check_positive_int(dpi, "dpi")
-    value_range = _check_value_range(value_range)
-    _check_path(path)
     if plan is not None and mixer is not None:
         raise ValueError(
             "Pass either `plan` or `mixer`, not both: the mixer would draw a new plan. "
@@ -490,13 +501,10 @@ def plot_mask_comparison(
     from kmix.layers.base_mix_layer import BaseMixLayer
     from kmix.ops.mixing import mix_images as _mix
 
-    data_format = _check_data_format(data_format)
-    images_np = _check_gallery_images(images, "images", data_format)
+    images_np, data_format, value_range = _check_image_figure_args(
+        images, data_format, num_images, dpi, value_range, path
+    )
     batch_size, height, width, channels = images_np.shape
-    _check_positive_int(num_images, "num_images")
-    _check_positive_int(dpi, "dpi")
-    value_range = _check_value_range(value_range)
-    _check_path(path)
     if not isinstance(mixers, Mapping):
         raise TypeError(
             "`mixers` must be a mapping {name: mixing layer or kmix.MixPlan}. "

@@ -68,14 +68,14 @@ def _score_bits(num_pixels):
     return value_bits, position_bits
 
 
-def _scores(field, num_pixels=None):
+def _scores(field, num_pixels):
     """Unique int32 scores `(B, N)`: quantised field, then earlier pixels first.
 
-    `num_pixels` (a Python int) is needed where the traced field has no
-    static size (a retraced `tf.function` with relaxed shapes).
+    `num_pixels` is the Python int `H * W`: a retraced `tf.function` with
+    relaxed shapes gives the field no static size to read it from.
     """
     batch = tf.shape(field)[0]
-    n = num_pixels or field.shape[1] * field.shape[2]
+    n = num_pixels
     value_bits, position_bits = _score_bits(n)
     level = tf.cast(tf.round(tf.reshape(field, [batch, n]) * (2**value_bits - 1)), tf.int32)
     position = (n - 1) - tf.range(n, dtype=tf.int32)
