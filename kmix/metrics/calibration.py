@@ -109,7 +109,12 @@ def equal_mass_edges(sorted_confidences, size, num_bins):
     """
     values = tf.cast(sorted_confidences, tf.float64)
     n = tf.cast(size, tf.float64)
-    positions = tf.linspace(tf.constant(0.0, tf.float64), 1.0, num_bins + 1) * n
+    # `np.linspace(0, N, num_bins + 1)` exactly as numpy computes it: `i * (N /
+    # num_bins)` with the last point set to `N`. (Scaling `linspace(0, 1)` by
+    # `N` instead puts an edge one ulp above a sample, e.g. 3/7 * 7, and moves
+    # that sample to the next bin.)
+    steps = tf.range(num_bins + 1, dtype=tf.float64) * (n / num_bins)
+    positions = tf.concat([steps[:-1], n[None]], axis=0)
     positions = tf.clip_by_value(positions, 0.0, n - 1.0)  # np.interp clamps at the ends
     lower = tf.floor(positions)
     frac = positions - lower

@@ -9,6 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import kmix
+from tests.hypothesis_profiles import examples
 from tests import vectors
 
 CAL = vectors.load("rankmixup")["calibration"]
@@ -41,7 +42,7 @@ def test_matches_the_official_metrics(key):
     np.testing.assert_allclose(fn(LABELS[:, None], softmax(LOGITS)), CAL[key], atol=1e-6)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25))
 @given(
     n=st.integers(1, 40), k=st.integers(2, 6), bins=st.integers(1, 20),
     scale=st.floats(0.1, 8.0), seed=st.integers(0, 10_000),
@@ -54,6 +55,24 @@ def test_agrees_with_the_numpy_reference_on_random_inputs(n, k, bins, scale, see
         got = float(fn(labels, logits, num_bins=bins, from_logits=True))
         want = ref(logits.astype(np.float64), labels, bins)
         assert abs(got - want) < 2e-5, (key, got, want)
+
+
+def test_adaptive_edges_at_whole_sample_positions_regression():
+    # n=7, bins=7 (hypothesis found it): the official edges are
+    # np.interp(np.linspace(0, N, bins + 1), ...), so every inner edge is a
+    # sample's own confidence. Scaling linspace(0, 1) by N put the edge at 3/7*7
+    # one ulp above the sample and moved it to the next bin (off by 0.047).
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(7, 2)).astype(np.float32)
+    labels = rng.integers(0, 2, 7)
+    want = REF.adaptive_ece(logits.astype(np.float64), labels, 7)
+    got = float(kmix.metrics.adaptive_calibration_error(labels, logits, num_bins=7, from_logits=True))
+    assert abs(want - 0.4553337649549251) < 1e-9
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    metric = kmix.metrics.AdaptiveCalibrationError(num_bins=7, from_logits=True, max_samples=16)
+    metric.update_state(labels[:3], logits[:3])
+    metric.update_state(labels[3:], logits[3:])
+    np.testing.assert_allclose(float(metric.result()), want, atol=2e-6)
 
 
 def test_adaptive_excludes_the_least_confident_sample_as_upstream():
