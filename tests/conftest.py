@@ -5,6 +5,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from tests import hypothesis_profiles  # noqa: E402
+
+# One fixed, seeded profile unless `--hypothesis-profile=explore` (which
+# hypothesis's pytest plugin loads after this) or HYPOTHESIS_PROFILE asks for
+# the wider search; see tests/hypothesis_profiles.py.
+settings.load_profile(hypothesis_profiles.active_profile())
 
 
 def pytest_configure(config):

@@ -8,11 +8,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import kmix
+from tests.hypothesis_profiles import examples
 from tests.layers.registry import FACTORIES
 from tests.layers.registry import IDS
 
 SETTINGS = settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 

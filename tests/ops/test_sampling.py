@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import keras
 import kmix
+from tests.hypothesis_profiles import examples
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.2, 0.5, 1.0, 2.0, 8.0])
@@ -79,7 +80,7 @@ def test_seed_of_wrong_type_is_rejected():
         kmix.ops.sample_beta((2,), 1.0, seed=None)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(batch_size=st.integers(2, 64), seed=st.integers(0, 2**31 - 1))
 def test_permute_is_a_derangement(batch_size, seed):
     index = kmix.ops.sample_partner_index(batch_size, seed).numpy()
