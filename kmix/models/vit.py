@@ -195,8 +195,11 @@ class ViT(MixingMixin, keras.Model):
 
         init = keras.initializers.TruncatedNormal(stddev=0.02)
         dense = dict(kernel_initializer=init, bias_initializer="zeros")
+        # Channels-first images are moved to the last axis once, at the input
+        # (`forward`): TensorFlow has no NCHW Conv2D kernel on many CPUs, and
+        # the kernel's weights do not depend on the layout.
         self.patch_embed = keras.layers.Conv2D(
-            dim, patch_size, strides=patch_size, data_format=data_format, name="patch_embed"
+            dim, patch_size, strides=patch_size, data_format="channels_last", name="patch_embed"
         )
         self.pos_drop = keras.layers.Dropout(dropout_rate, seed=_seed(1), name="pos_drop")
         hidden = int(dim * mlp_ratio)
@@ -233,6 +236,8 @@ class ViT(MixingMixin, keras.Model):
         init = keras.initializers.TruncatedNormal(stddev=0.02)
         self.cls_token = self.add_weight(shape=(1, 1, dim), initializer=init, name="cls_token")
         self.pos_embed = self.add_weight(shape=(1, tokens, dim), initializer=init, name="pos_embed")
+        if self.data_format == "channels_first":
+            input_shape = (input_shape[0], input_shape[2], input_shape[3], input_shape[1])
         self.patch_embed.build(input_shape)
         token_shape = (None, tokens, dim)
         for i in range(self.depth):
@@ -313,9 +318,9 @@ class ViT(MixingMixin, keras.Model):
                 f"Received: images.shape={tuple(x.shape)}"
             )
         x = tf.cast(x, self.compute_dtype)
-        x = self.patch_embed(x)
         if self.data_format == "channels_first":
             x = tf.transpose(x, [0, 2, 3, 1])
+        x = self.patch_embed(x)
         batch = tf.shape(x)[0]
         x = tf.reshape(x, [batch, self.num_patches, self.dim])
         cls = tf.cast(tf.broadcast_to(self.cls_token, [batch, 1, self.dim]), x.dtype)

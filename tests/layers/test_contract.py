@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
+from tests.graph_checks import nchw_ops
 from tests.layers.registry import FACTORIES
 from tests.layers.registry import IDS
 from tests.layers.registry import K
@@ -137,6 +138,8 @@ def test_channels_first_matches_channels_last(make):
     x_last, y_last = make(num_classes=K, seed=5)(images, labels)
     layer = make(num_classes=K, seed=5, data_format="channels_first")
     x_first, y_first = layer(images.transpose(0, 3, 1, 2), labels)
+    # No convolution or pooling in NCHW layout: many CPUs have no such kernel.
+    assert nchw_ops(lambda x, y: layer(x, y), tf.constant(images.transpose(0, 3, 1, 2)), tf.constant(labels)) == []
     np.testing.assert_allclose(x_first.numpy().transpose(0, 2, 3, 1), x_last.numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(y_first.numpy(), y_last.numpy(), rtol=1e-6)
 
@@ -159,6 +162,29 @@ def test_tf_data_with_unknown_batch_size(make):
     dict_ds = tf.data.Dataset.from_tensor_slices({"images": images, "labels": labels, "id": np.arange(11)})
     for d in dict_ds.batch(5).map(layer):
         assert set(d) == {"images", "labels", "id"}
+
+
+def test_parallel_tf_data_map_never_repeats_a_plan(make):
+    # Concurrent calls of a parallel map must each draw their own seed: the
+    # generator advances exactly once per batch, and (every batch holding the
+    # same images) the parallel map yields exactly the sequential map's
+    # outputs, in some order: one plan per seed, no seed drawn twice.
+    n = 48
+    images, labels = _batch(batch=4)
+    ds = tf.data.Dataset.from_tensors((images, labels)).repeat(n)
+
+    def outputs(num_parallel_calls):
+        layer = make(num_classes=K, seed=7)
+        mapped = ds.map(layer, num_parallel_calls=num_parallel_calls)
+        rows = sorted(np.round(np.concatenate([x.numpy().ravel(), y.numpy().ravel()]), 5).tobytes()
+                      for x, y in mapped)
+        return rows, int(layer.generator.state.numpy()[1])
+
+    sequential, drawn = outputs(None)
+    assert drawn == n
+    parallel, drawn = outputs(16)
+    assert drawn == n
+    assert parallel == sequential
 
 
 def test_compiles_under_xla(make):

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
+from tests.graph_checks import nchw_ops
 
 K = 3
 
@@ -86,6 +87,21 @@ def test_channels_first_and_rectangular_images():
     assert vit.grid_size == (2, 4) and vit.num_patches == 8
     x = np.random.rand(2, 3, 8, 16).astype("float32")
     assert vit.forward(x, attention="cls")["cls_attention"].shape == (2, 8)
+
+
+def test_channels_first_runs_on_any_cpu_and_equals_channels_last():
+    # Many CPUs have no NCHW Conv2D kernel: the model moves channels to the
+    # last axis once, so its graph holds no NCHW convolution on any device.
+    first = tiny(image_size=(8, 16), data_format="channels_first")
+    last = tiny(image_size=(8, 16))
+    last.set_weights(first.get_weights())
+    x = np.random.default_rng(0).random((2, 8, 16, 3)).astype("float32")
+    x_first = np.transpose(x, (0, 3, 1, 2))
+    assert nchw_ops(lambda v: first(v, training=True), tf.constant(x_first)) == []
+    with tf.device("/CPU:0"):
+        np.testing.assert_allclose(first(x_first), last(x), atol=1e-5)
+        out = first.forward(x_first, attention="all")
+    np.testing.assert_allclose(out["attentions"], last.forward(x, attention="all")["attentions"], atol=1e-5)
 
 
 def test_mixed_precision_keeps_attention_float32():
