@@ -1,22 +1,79 @@
 """Seed handling: every random op in kmix takes an explicit seed."""
 
+import threading
+import weakref
+
 import keras
 import tensorflow as tf
+
+from kmix._compat import in_xla_context
+
+_sections = weakref.WeakKeyDictionary()
+_sections_lock = threading.Lock()
+
+
+def _critical_section(generator):
+    """The one `tf.CriticalSection` that guards `generator`'s state."""
+    with _sections_lock:
+        section = _sections.get(generator)
+        if section is None:
+            with tf.init_scope():
+                section = tf.CriticalSection(name="kmix_seed_draw")
+            _sections[generator] = section
+        return section
+
+
+def draw_seed(generator):
+    """Draws the next seed of a `keras.random.SeedGenerator`, atomically.
+
+    `SeedGenerator.next()` reads its state and then writes it back advanced:
+    two calls that run at the same time (a `tf.data` map with
+    `num_parallel_calls`, whose calls run concurrently on one traced
+    function) can read the same state and draw the same seed, so two batches
+    would share a mixing plan. In a traced graph the read and the write run
+    here inside one `tf.CriticalSection`, so every call gets its own seed and
+    the state advances by exactly one per call; a sequential pipeline draws
+    the same seeds as before. Eager calls and XLA-compiled steps (one step
+    runs at a time per replica; XLA has no mutex kernel) use `next()` as is.
+
+    Args:
+        generator: a `keras.random.SeedGenerator`.
+
+    Returns:
+        An int32 tensor of shape `(2,)`.
+    """
+    if tf.executing_eagerly() or in_xla_context():
+        return tf.cast(generator.next(), tf.int32)
+
+    def read_and_advance():
+        # `SeedGenerator.next()` (ordered) on the state variable's handle,
+        # with the write a dependency of the result: the section releases its
+        # lock once the result is computed, so the write must be done by then.
+        handle = generator.state.handle
+        old = tf.raw_ops.ReadVariableOp(resource=handle, dtype=generator.state.dtype)
+        write = tf.raw_ops.AssignVariableOp(
+            resource=handle, value=old + tf.constant([0, 1], old.dtype)
+        )
+        with tf.control_dependencies([write]):
+            return tf.identity(old)
+
+    return tf.cast(_critical_section(generator).execute(read_and_advance), tf.int32)
 
 
 def to_seed_tensor(seed, name="seed"):
     """Converts a kmix seed argument to a stateless `(2,)` int32 seed tensor.
 
     Args:
-        seed: an int, a `keras.random.SeedGenerator` (advanced by one draw), or
-            an integer tensor of shape `(2,)` (used as is).
+        seed: an int, a `keras.random.SeedGenerator` (advanced by one draw,
+            atomically: see `draw_seed`), or an integer tensor of shape `(2,)`
+            (used as is).
         name: str. The argument name used in error messages.
 
     Returns:
         An int32 tensor of shape `(2,)` for `tf.random.stateless_*` ops.
     """
     if isinstance(seed, keras.random.SeedGenerator):
-        return tf.cast(seed.next(), tf.int32)
+        return draw_seed(seed)
     if isinstance(seed, bool) or seed is None:
         raise TypeError(
             f"`{name}` must be an int, a `keras.random.SeedGenerator` or an "
