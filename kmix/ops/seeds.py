@@ -1,14 +1,17 @@
 """Seed handling: every random op in kmix takes an explicit seed."""
 
+import itertools
 import threading
 import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kmix._compat import in_xla_context
 
 _sections = weakref.WeakKeyDictionary()
+_section_ids = itertools.count()
 _sections_lock = threading.Lock()
 
 
@@ -17,8 +20,13 @@ def _critical_section(generator):
     with _sections_lock:
         section = _sections.get(generator)
         if section is None:
+            # A unique shared name: created eagerly, every unnamed mutex gets
+            # the same empty resource name, so two sections would be one
+            # mutex behind two handles, and a graph that draws from two
+            # generators would deadlock.
             with tf.init_scope():
-                section = tf.CriticalSection(name="kmix_seed_draw")
+                section = tf.CriticalSection(
+                    shared_name=f"kmix_seed_draw_{next(_section_ids)}")
             _sections[generator] = section
         return section
 
@@ -79,7 +87,8 @@ def to_seed_tensor(seed, name="seed"):
             f"`{name}` must be an int, a `keras.random.SeedGenerator` or an "
             f"integer tensor of shape (2,). Received: {name}={seed!r}"
         )
-    if isinstance(seed, int):
+    if isinstance(seed, (int, np.integer)):
+        seed = int(seed)
         # Re-interpret as int32 bits so that any Python int is accepted.
         value = (seed & 0xFFFFFFFF ^ 0x80000000) - 0x80000000
         return tf.constant([value, 0], tf.int32)
