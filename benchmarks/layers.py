@@ -36,7 +36,7 @@ GOALS = [
 ]
 
 
-def contenders(num_classes):
+def contenders(num_classes, image_size=224):
     out = {
         "kmix MixUp": kmix.layers.MixUp(num_classes=num_classes, seed=0),
         "kmix CutMix": kmix.layers.CutMix(num_classes=num_classes, seed=0),
@@ -47,7 +47,10 @@ def contenders(num_classes):
     for name, kwargs in [
         ("FMix", {}),
         ("ResizeMix", {}),
-        ("MaskMix", {"mask_patch_size": 32, "patch_size": 16}),
+        # MixPro's ImageNet cells (32 px on patch 16) at 224 px; 8 px cells on
+        # patch 4 at CIFAR size (a one-cell grid would never mix).
+        ("MaskMix", {"mask_patch_size": 32, "patch_size": 16} if image_size >= 64
+         else {"mask_patch_size": 8, "patch_size": 4}),
     ]:
         if hasattr(kmix.layers, name):
             out[f"kmix {name}"] = getattr(kmix.layers, name)(
@@ -86,7 +89,7 @@ def main(argv=None):
         return lam * x + (1.0 - lam) * tf.gather(x, perm)
 
     fns = {"floor (one blend)": lambda: floor(images)}
-    for name, layer in contenders(args.classes).items():
+    for name, layer in contenders(args.classes, args.size).items():
         labels = one_hot  # Keras core and KerasCV only take one-hot labels
         fn = tf.function(lambda d, layer=layer: layer(d, training=True)["images"])
         fns[name] = lambda fn=fn, labels=labels: fn({"images": images, "labels": labels})

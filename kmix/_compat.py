@@ -18,6 +18,23 @@ def require_tensorflow_backend(what):
         )
 
 
+def current_call_context():
+    """The Keras call context of the outermost call in progress, or None.
+
+    Keras creates one context object per outermost `__call__` (a model's
+    forward pass, or a layer called on its own) and every layer called inside
+    it shares that object, in eager mode and while a graph is traced. Two
+    layers that see the same object run in the same forward pass. Keep a
+    reference to it when comparing identities later, so that its `id` cannot be
+    reused. Private API: `keras.src.backend.common.global_state`.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - Keras moved its internals
+        return None
+    return global_state.get_global_attribute("current_call_ctx")
+
+
 def current_entry_layer():
     """The outermost layer or model of the Keras call in progress, or None.
 
@@ -25,12 +42,7 @@ def current_entry_layer():
     that `__call__` was first invoked on (the model, when a layer runs inside
     one). Private API: `keras.src.backend.common.global_state`.
     """
-    try:
-        from keras.src.backend.common import global_state
-    except ImportError:  # pragma: no cover - Keras moved its internals
-        return None
-    context = global_state.get_global_attribute("current_call_ctx")
-    return getattr(context, "entry_layer", None)
+    return getattr(current_call_context(), "entry_layer", None)
 
 
 def functional_from_config(cls, config, custom_objects=None):

@@ -5,9 +5,22 @@ loss given to `compile` only sees `y_true` and `y_pred`. The mixer (the layer,
 or `kmix.models.MixingMixin`'s train step) therefore records what it drew
 here, keyed by the graph being traced and the thread (one per replica under
 `tf.distribute`), and kmix losses read it back in the same step. In eager mode
-the record lives in a thread-local slot that is replaced at every call.
+the record lives in a thread-local slot that is replaced at every call (and
+outlives the step: the next step, or another model in the same thread, finds
+it there).
+
+One record per step means one plan per step, so a step must have one mixer.
+A mixing layer's record carries the Keras call context of the forward pass it
+ran in (one object per outermost model call, shared by every layer inside it,
+eager or traced): a second mixing layer of the same forward pass finds a
+training record from the same context and refuses to overwrite it. The
+record keeps that object alive, so an identity match is never a reused `id`.
+`kmix.models.MixingMixin` marks its train step as running (`mixing_step`), so
+that a mixing layer inside its graph, which would mix a second time, refuses
+too.
 """
 
+import contextlib
 import threading
 import weakref
 from typing import Any
@@ -31,6 +44,9 @@ class StepRecord(NamedTuple):
             `"clean_logits"` `(B, K)` (RankMixup, SMMix), `"mixed_logits"`
             `(M, B, K)` and `"plans"` (a list of M plans, RankMixup's M-NDCG),
             `"seed"` `(2,)` (losses with randomness, LUMix).
+        call_context: the Keras call context of the forward pass in which a
+            mixing layer drew the plan (see `kmix._compat.current_call_context`),
+            or None when a train step recorded it.
     """
 
     plan: Any
@@ -39,11 +55,35 @@ class StepRecord(NamedTuple):
     label_smoothing: float
     training: bool = True
     extras: Optional[dict] = None
+    call_context: Any = None
 
 
 _graph_records = weakref.WeakKeyDictionary()
 _eager = threading.local()
 _lock = threading.Lock()
+_steps = threading.local()
+
+
+@contextlib.contextmanager
+def mixing_step(model):
+    """Marks `model`'s mixing train step as running in this thread.
+
+    Python runs the step (or traces it) in the thread that calls it, one per
+    replica under `tf.distribute`, so a thread-local stack brackets it exactly.
+    """
+    stack = getattr(_steps, "models", None)
+    if stack is None:
+        stack = _steps.models = []
+    stack.append(model)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def in_mixing_step(model):
+    """Whether `model`'s mixing train step is running in this thread."""
+    return any(m is model for m in getattr(_steps, "models", ()))
 
 
 def _graph():

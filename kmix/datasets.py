@@ -6,25 +6,16 @@ inside scikit-learn, and `make_shapes_dataset` draws coloured shapes with NumPy.
 
 import numpy as np
 
+from kmix.ops.validation import check_float
+from kmix.ops.validation import check_int
+from kmix.ops.validation import check_seed
+
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "ring", "diamond")
 
 _DIGITS_HINT = (
     "kmix.datasets.load_digits reads scikit-learn's bundled digits; install it with "
     "`pip install kmix[datasets]` (or `pip install scikit-learn`)."
 )
-
-
-def _check_int(value, name, minimum, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int. Received: {name}={value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"`{name}` must be an int {bound}. Received: {name}={value}")
-
-
-def _check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
 
 
 def _resize_bilinear(images, size):
@@ -76,17 +67,9 @@ def load_digits(image_size=32, test_fraction=0.25, seed=0):
     print(x_train.shape, x_test.shape)  # (1348, 16, 16, 1) (449, 16, 16, 1)
     ```
     """
-    _check_int(image_size, "image_size", 8)
-    if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, (int, float))
-        or not 0.0 <= test_fraction < 1.0
-    ):
-        raise ValueError(
-            "`test_fraction` must be a float in [0, 1). "
-            f"Received: test_fraction={test_fraction!r}"
-        )
-    _check_seed(seed)
+    image_size = check_int(image_size, "image_size", 8, type_expected="an int")
+    test_fraction = check_float(test_fraction, "test_fraction", 0, 1, max_inclusive=False)
+    seed = check_seed(seed)
     try:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError as error:
@@ -156,10 +139,10 @@ def make_shapes_dataset(num_samples, image_size=32, num_classes=4, seed=0):
     print(images.shape, images.dtype, labels.shape)  # (8, 32, 32, 3) float32 (8,)
     ```
     """
-    _check_int(num_samples, "num_samples", 1)
-    _check_int(image_size, "image_size", 8)
-    _check_int(num_classes, "num_classes", 2, len(SHAPE_NAMES))
-    _check_seed(seed)
+    num_samples = check_int(num_samples, "num_samples", 1, type_expected="an int")
+    image_size = check_int(image_size, "image_size", 8, type_expected="an int")
+    num_classes = check_int(num_classes, "num_classes", 2, len(SHAPE_NAMES), type_expected="an int")
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_samples) % num_classes).astype("int32")
     yy, xx = np.mgrid[0:image_size, 0:image_size].astype("float32") + 0.5

@@ -1,7 +1,8 @@
 """The main job: a small ViT trained with each kmix method on real images, offline.
 
     python -m kmix.demo            # full run (under 10 minutes on 2 CPU cores)
-    python -m kmix.demo --quick    # a smoke run of a few steps (the tests run it)
+    python -m kmix.demo --quick    # a smoke test of a few steps (the tests run it); its
+                                   # numbers are not results, and its table says so
 
 Data: scikit-learn's bundled handwritten digits (1797 images of 8x8, 10 classes; no
 download), scaled up to 16x16 (`kmix.datasets.load_digits`). The network is the same
@@ -35,6 +36,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kmix  # noqa: E402
+
+SMOKE_TEST_NOTE = (
+    "**Smoke test (`--quick`): three training steps per method. These numbers only show that "
+    "the machinery runs; they are not results.**"
+)
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 16
@@ -163,7 +169,8 @@ def write_gallery(images, labels, path, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="kmix main job")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (a few steps)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test of three steps per method; its numbers are not results")
     parser.add_argument("--epochs", type=int, default=None, help="default 12 (quick: 1)")
     parser.add_argument("--seeds", type=int, default=None, help="default 2 (quick: 1)")
     parser.add_argument("--out", default="kmix_outputs")
@@ -207,7 +214,8 @@ def main(argv=None):
         scores = np.array(scores)
         rows.append((name, scores.mean(0), scores.std(0)))
 
-    table = [
+    table = [SMOKE_TEST_NOTE, ""] if args.quick else []
+    table += [
         f"scikit-learn digits at {IMAGE_SIZE}x{IMAGE_SIZE}, {len(train[1])} train / "
         f"{len(test[1])} test images; ViT (patch {PATCH_SIZE}, dim 48, depth 3), "
         f"{epochs} epoch(s){' of ' + str(steps_per_epoch) + ' steps' if steps_per_epoch else ''}, "

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from kmix.ops.validation import check_int
+from kmix.ops.validation import is_real_scalar
 from kmix.plan import MixPlan
 
 _VIS_HINT = (
@@ -78,10 +80,7 @@ def _check_path(path):
 
 
 def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
+    return check_int(value, name, minimum=1)
 
 
 # ----------------------------------------------------------------------------
@@ -127,7 +126,7 @@ def _check_value_range(value_range):
     if (
         not isinstance(value_range, (tuple, list))
         or len(value_range) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+        or not all(is_real_scalar(v) and np.isfinite(v) for v in value_range)
         or not value_range[0] < value_range[1]
     ):
         raise ValueError(
@@ -595,10 +594,7 @@ def _reliability_bins(labels, probabilities, num_bins):
 
 
 def _check_reliability_inputs(labels, probabilities, num_bins):
-    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)):
-        raise TypeError(f"`num_bins` must be an int >= 1. Received: num_bins={num_bins!r}")
-    if num_bins < 1:
-        raise ValueError(f"`num_bins` must be an int >= 1. Received: num_bins={num_bins}")
+    num_bins = check_int(num_bins, "num_bins", minimum=1)
     probabilities = _to_numpy(probabilities, "probabilities").astype("float64")
     if probabilities.ndim != 2 or probabilities.shape[0] == 0 or probabilities.shape[1] < 2:
         raise ValueError(

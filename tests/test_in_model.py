@@ -130,3 +130,76 @@ def test_soft_labels_from_tf_data_with_a_plain_model():
         np.testing.assert_allclose(s, y.numpy(), atol=1e-6)
         total.append(-np.sum(s * np.log(s + 1e-7), axis=1))
     assert got == pytest.approx(np.mean(np.concatenate(total)), rel=1e-4, abs=1e-5)
+
+
+# One step, one plan: a second mixer in the same forward pass is refused.
+S = 8  # small images for the tests below
+
+
+def two_input_model(make_a, make_b):
+    """Two image inputs, one mixer on each, concatenated features, a Dense head."""
+    a, b = keras.Input((S, S, 3), name="left"), keras.Input((S, S, 3), name="right")
+    features = keras.layers.Concatenate()(
+        [keras.layers.Flatten()(make_a()(a)), keras.layers.Flatten()(make_b()(b))]
+    )
+    return keras.Model([a, b], keras.layers.Dense(2)(features))
+
+
+def small_batch(batch=4):
+    rng = np.random.default_rng(0)
+    return rng.random((batch, S, S, 3), dtype=np.float32), np.arange(batch) % 2
+
+
+def single_mixer_model(layer):
+    return keras.Sequential([keras.Input((S, S, 3)), layer, keras.layers.Flatten(), keras.layers.Dense(2)])
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["graph", "eager"])
+def test_a_mixer_on_each_of_two_inputs_is_refused_at_the_first_step(eager):
+    images, labels = small_batch()
+    model = two_input_model(
+        lambda: kmix.layers.CutMix(seed=0, name="left_cutmix"),
+        lambda: kmix.layers.MixUp(seed=0, name="right_mixup"),
+    )
+    model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=eager)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    with pytest.raises(ValueError, match=r"Two kmix mixing layers mix the images in one forward pass of model '.*': '(left_cutmix' \(CutMix\) and 'right_mixup' \(MixUp|right_mixup' \(MixUp\) and 'left_cutmix' \(CutMix)\)\. The labels can follow only one mixing plan per step.*RandomMixChoice.*tf\.data"):
+        model.fit([images, images], labels, epochs=1, verbose=0)
+    for w, b in zip(model.trainable_weights, before):
+        np.testing.assert_array_equal(w.numpy(), b)
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["graph", "eager"])
+def test_two_mixers_in_sequence_are_refused_at_the_first_step(eager):
+    images, labels = small_batch()
+    model = keras.Sequential([
+        keras.Input((S, S, 3)),
+        kmix.layers.CutMix(seed=0, name="first_cutmix"),
+        kmix.layers.MixUp(seed=0, name="then_mixup"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2),
+    ])
+    model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=eager)
+    with pytest.raises(ValueError, match=r"'first_cutmix' \(CutMix\) and 'then_mixup' \(MixUp\)\. The labels can follow only one mixing plan per step"):
+        model.train_on_batch(images, labels)
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["graph", "eager"])
+def test_single_mixer_models_one_after_the_other_are_not_refused(eager):
+    # The eager record outlives its step, and graph records outlive nothing: neither
+    # may make one model's mixer look like a second mixer of another model or step.
+    images, labels = small_batch()
+    models = [single_mixer_model(kmix.layers.CutMix(seed=0)), single_mixer_model(kmix.layers.MixUp(seed=0))]
+    for model in models:
+        model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=eager)
+    for model in models + models:  # each trained twice, interleaved
+        history = model.fit(images, labels, batch_size=2, epochs=2, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        assert np.isfinite(model.evaluate(images, labels, verbose=0))
+        assert model.predict(images, verbose=0).shape == (4, 2)
+    # And a two-input model whose mixers are called with training=False (evaluate,
+    # predict) records identity plans only: nothing to refuse.
+    model = two_input_model(lambda: kmix.layers.CutMix(seed=0), lambda: kmix.layers.MixUp(seed=0))
+    model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=eager)
+    assert np.isfinite(model.evaluate([images, images], labels, verbose=0))
+    assert model.predict([images, images], verbose=0).shape == (4, 2)

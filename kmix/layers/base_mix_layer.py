@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmix import _context
+from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix._compat import require_tensorflow_backend
 from kmix.layers import _kernels
@@ -25,6 +26,7 @@ from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import check_same_batch
+from kmix.ops.validation import check_seed
 from kmix.plan import MixPlan
 from kmix.plan import identity_plan
 
@@ -94,9 +96,9 @@ class BaseMixLayer(keras.layers.Layer):
         require_tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
         if alpha is not None or self._alpha_required:
-            check_positive(alpha, "alpha")
-        check_num_classes(num_classes)
-        check_label_smoothing(label_smoothing)
+            alpha = check_positive(alpha, "alpha")
+        num_classes = check_num_classes(num_classes)
+        label_smoothing = check_label_smoothing(label_smoothing)
         if lam_scope not in LAM_SCOPES:
             raise ValueError(
                 f"`lam_scope` must be one of {LAM_SCOPES}. "
@@ -113,8 +115,7 @@ class BaseMixLayer(keras.layers.Layer):
                 "`data_format` must be 'channels_last' or 'channels_first'. "
                 f"Received: data_format={data_format!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        seed = check_seed(seed)
         self.alpha = alpha
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
@@ -414,9 +415,20 @@ class BaseMixLayer(keras.layers.Layer):
         return self._pack(inputs, mixed, mixed_labels, mixed_masks)
 
     def _keep_plan(self, plan):
-        """Records the plan for the loss of this step and checks that one reads it."""
+        """Records the plan for the loss of this step and checks that one reads it.
+
+        Raises when the step already has another mixer (a second mixing layer
+        in the same forward pass, or the train step of a model built on
+        `kmix.models.MixingMixin` with its own `mixer`): one plan per step is
+        all the labels can follow.
+        """
+        call_context = current_call_context()
+        self._check_only_mixer(call_context, current_entry_layer())
         _context.set_record(
-            _context.StepRecord(plan, self, self.num_classes, self.label_smoothing)
+            _context.StepRecord(
+                plan, self, self.num_classes, self.label_smoothing,
+                call_context=call_context,
+            )
         )
         model = current_entry_layer()
         if model is None or model is self or not isinstance(model, keras.Model):
@@ -443,6 +455,46 @@ class BaseMixLayer(keras.layers.Layer):
                 "labels. Compile with a kmix loss such as "
                 "`kmix.losses.MixupCrossentropy()`, or mix (images, labels) in "
                 "the tf.data pipeline with `ds.map(layer)`."
+            )
+
+    def _check_only_mixer(self, call_context, model):
+        """Raises if another mixer already mixes the images of this step."""
+        where = f"model '{model.name}'" if getattr(model, "name", None) else "one model"
+        previous = _context.get_record()
+        if (
+            call_context is not None
+            and previous is not None
+            and previous.training
+            and previous.call_context is call_context
+            and previous.source is not self
+        ):
+            other = previous.source
+            raise ValueError(
+                f"Two kmix mixing layers mix the images in one forward pass of "
+                f"{where}: '{other.name}' ({type(other).__name__}) and "
+                f"'{self.name}' ({type(self).__name__}). The labels can follow "
+                "only one mixing plan per step: the loss would mix them with the "
+                f"plan of '{self.name}' alone, and the images mixed by "
+                f"'{other.name}' would train on wrong labels. Use one mixer in the "
+                "model (e.g. kmix.layers.RandomMixChoice([...]) to choose among "
+                "methods), or mix (images, labels) in the tf.data pipeline with "
+                "`ds.map(layer)`."
+            )
+        mixer = getattr(model, "mixer", None)
+        if (
+            isinstance(model, keras.Model)
+            and getattr(model, "_kmix_mixes_in_train_step", False)
+            and mixer is not None
+            and _context.in_mixing_step(model)
+        ):
+            raise ValueError(
+                f"{type(model).__name__} '{model.name}' mixes every batch in its "
+                f"train step with mixer='{mixer.name}' ({type(mixer).__name__}), "
+                f"and its graph also holds the mixing layer '{self.name}' "
+                f"({type(self).__name__}), which would mix the images a second "
+                "time: the labels can follow only one mixing plan per step. "
+                "Remove the mixing layer from the model, or build the model with "
+                "mixer=None to keep the layer as its only mixer."
             )
 
     # ------------------------------------------------------------------

@@ -8,6 +8,8 @@ from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
 from kmix.ops.seeds import split_seed
+from kmix.ops.validation import check_int
+from kmix.ops.validation import is_real_scalar
 
 
 @kmix_export("kmix.layers.CutMix")
@@ -72,19 +74,15 @@ class CutMix(BaseMixLayer):
             minmax = tuple(minmax)
             if (
                 len(minmax) != 2
-                or not all(isinstance(v, (int, float)) for v in minmax)
+                or not all(is_real_scalar(v) for v in minmax)
                 or not 0.0 <= minmax[0] < minmax[1] <= 1.0
             ):
                 raise ValueError(
                     "`minmax` must be a pair (lo, hi) with 0 <= lo < hi <= 1. "
                     f"Received: minmax={minmax}"
                 )
-        if patch_size is not None and (
-            isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1
-        ):
-            raise ValueError(
-                f"`patch_size` must be None or an int >= 1. Received: patch_size={patch_size!r}"
-            )
+            minmax = (float(minmax[0]), float(minmax[1]))
+        patch_size = check_int(patch_size, "patch_size", minimum=1, allow_none=True)
         self.minmax = minmax
         self.patch_size = patch_size
 

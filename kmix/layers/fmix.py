@@ -5,6 +5,8 @@ from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.fourier import fourier_masks
 from kmix.ops.sampling import sample_beta
 from kmix.ops.seeds import split_seed
+from kmix.ops.validation import check_float
+from kmix.ops.validation import check_int
 
 
 @kmix_export("kmix.layers.FMix")
@@ -92,20 +94,11 @@ class FMix(BaseMixLayer):
         **kwargs,
     ):
         super().__init__(alpha=alpha, **kwargs)
-        if isinstance(decay_power, bool) or not isinstance(decay_power, (int, float)) or not decay_power > 0:
-            raise ValueError(
-                f"`decay_power` must be a float > 0. Received: decay_power={decay_power!r}"
-            )
-        if isinstance(max_soft, bool) or not isinstance(max_soft, (int, float)) or not 0 <= max_soft <= 0.5:
-            raise ValueError(
-                f"`max_soft` must be a float in [0, 0.5]. Received: max_soft={max_soft!r}"
-            )
+        decay_power = check_float(decay_power, "decay_power", 0, min_inclusive=False)
+        max_soft = check_float(max_soft, "max_soft", 0, 0.5)
         if not isinstance(reformulate, bool):
             raise TypeError(f"`reformulate` must be a bool. Received: reformulate={reformulate!r}")
-        if isinstance(num_frequencies, bool) or not isinstance(num_frequencies, int) or num_frequencies < 1:
-            raise ValueError(
-                f"`num_frequencies` must be an int >= 1. Received: num_frequencies={num_frequencies!r}"
-            )
+        num_frequencies = check_int(num_frequencies, "num_frequencies", minimum=1)
         self.decay_power = decay_power
         self.max_soft = max_soft
         self.reformulate = reformulate

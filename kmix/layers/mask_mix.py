@@ -6,13 +6,7 @@ from kmix.ops.grid import grid_shape
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import sample_grid_cells
 from kmix.ops.seeds import split_seed
-
-
-def _check_size_arg(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
+from kmix.ops.validation import check_int
 
 
 @kmix_export("kmix.layers.MaskMix")
@@ -39,6 +33,12 @@ class MaskMix(BaseMixLayer):
     pass `partner` to change it). MixPro's Progressive Attention Labeling is a
     loss-side refinement and is not part of this layer.
 
+    The grid must have at least 2 cells (a row always keeps one cell), so the
+    defaults (`mask_patch_size=32`, `patch_size=16`, for 224x224 ImageNet
+    images) refuse images of 32x32 or smaller. For CIFAR-sized 32x32 images
+    with a ViT of patch 4, pass `mask_patch_size=8, patch_size=4` (a 4x4
+    grid); `mask_patch_size=16, patch_size=8` gives a 2x2 grid.
+
     **Note:** safe inside a `tf.data` pipeline, inside `keras.Sequential` (the
     plan reaches `kmix.losses.MixupCrossentropy`) and under `jit_compile=True`.
     Image height and width must be known statically.
@@ -47,7 +47,9 @@ class MaskMix(BaseMixLayer):
         alpha: float > 0. Beta(alpha, alpha) concentration of the kept-cell
             ratio. Defaults to `1.0` (MixPro's `AUG.MASKMIX_ALPHA`).
         mask_patch_size: int, the cell side in pixels; a multiple of
-            `patch_size`. Defaults to `32`.
+            `patch_size`, smaller than the image height or width (at least 2
+            cells). Defaults to `32` (for 224x224 images; use `8` with
+            `patch_size=4` for 32x32 images).
         patch_size: int, the ViT patch size the cells must align with.
             Defaults to `16`.
         num_classes: int or `None`. Needed when labels are class ids.
@@ -70,7 +72,8 @@ class MaskMix(BaseMixLayer):
 
     Raises:
         ValueError: `mask_patch_size` is not a multiple of `patch_size`, or a
-            size is below 1.
+            size is below 1; at call (or `sample_plan`) time, images on which
+            the grid has fewer than 2 cells.
         TypeError: a size is not an int.
 
     Example:
@@ -94,8 +97,8 @@ class MaskMix(BaseMixLayer):
     """
 
     def __init__(self, alpha=1.0, mask_patch_size=32, patch_size=16, **kwargs):
-        _check_size_arg(mask_patch_size, "mask_patch_size")
-        _check_size_arg(patch_size, "patch_size")
+        mask_patch_size = check_int(mask_patch_size, "mask_patch_size", minimum=1)
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
         if mask_patch_size % patch_size:
             raise ValueError(
                 "`mask_patch_size` must be a multiple of `patch_size` so that every "
@@ -111,6 +114,18 @@ class MaskMix(BaseMixLayer):
             raise ValueError(
                 "MaskMix needs the image height and width known statically. "
                 "Received: images of unknown size"
+            )
+        grid_h, grid_w = grid_shape(height, width, self.mask_patch_size)
+        if grid_h * grid_w < 2:
+            # One cell is always kept: nothing would ever be mixed.
+            raise ValueError(
+                "`mask_patch_size` must be smaller than the image height or width, "
+                "so that the grid of ceil(H / mask_patch_size) x "
+                "ceil(W / mask_patch_size) cells has at least 2 cells (a single "
+                "cell is always kept, and nothing would be mixed). For 32x32 "
+                "images pass e.g. mask_patch_size=8 with patch_size=4. Received: "
+                f"mask_patch_size={self.mask_patch_size} and images of size "
+                f"{height}x{width} (a {grid_h}x{grid_w} grid)"
             )
 
     def _sample_mask(self, batch_size, height, width, seed):

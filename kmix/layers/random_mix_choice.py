@@ -1,5 +1,7 @@
 """RandomMixChoice."""
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -10,12 +12,48 @@ from kmix.ops.sampling import sample_partner_index
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_probability
+from kmix.ops.validation import is_real_scalar
 
 CHOICE_SCOPES = ("batch", "sample")
 
 
 def _has_own_partner_view(mixer):
     return type(mixer)._partner_images is not BaseMixLayer._partner_images
+
+
+def _resolve_from_members(mixers, name, own, default):
+    """The container's `num_classes` / `label_smoothing`, given its members' values.
+
+    The container encodes the labels of every row, so a member's own value is
+    never used directly: it is taken over when the container sets none and the
+    members that set one agree, and refused when it would be ignored.
+    """
+    members = [
+        (m, getattr(m, name)) for m in mixers if getattr(m, name) != default
+    ]
+    if own != default:
+        for m, value in members:
+            if value != own:
+                raise ValueError(
+                    f"RandomMixChoice has {name}={own} but its member "
+                    f"'{m.name}' ({type(m).__name__}) has {name}={value}: the "
+                    "container encodes the labels of every row, so the member's "
+                    f"value would be silently ignored. Set `{name}` once (on "
+                    "RandomMixChoice) or give both the same value."
+                )
+        return own
+    values = sorted({value for _, value in members})
+    if len(values) > 1:
+        listed = ", ".join(
+            f"'{m.name}' ({type(m).__name__}) {name}={value}" for m, value in members
+        )
+        raise ValueError(
+            f"The members of RandomMixChoice disagree on `{name}`: {listed}. "
+            "The container encodes the labels of every row with one value: pass "
+            f"`{name}` to RandomMixChoice (and leave it unset on the members), or "
+            "give every member the same value."
+        )
+    return values[0] if values else default
 
 
 @kmix_export("kmix.layers.RandomMixChoice")
@@ -34,8 +72,12 @@ class RandomMixChoice(BaseMixLayer):
     labels still one-hot encoded and smoothed as for mixed rows.
 
     Members keep their own `alpha`, `lam_scope` and method arguments; their
-    `partner`, `num_classes`, `label_smoothing` and `seed` are not used (this
-    layer's apply), and they take this layer's `data_format`. Members may not be `RandomMixChoice` layers themselves.
+    `partner` and `seed` are not used (this layer's apply), and they take this
+    layer's `data_format`. Members may not be `RandomMixChoice` layers
+    themselves. This layer encodes the labels of every row: when it is given
+    no `num_classes` (resp. `label_smoothing`), it takes the value its members
+    set, if they agree; members that set different values, or a value other
+    than this layer's own, raise a `ValueError` (never silently ignored).
 
     Args:
         mixers: list of kmix mixing layers, e.g. `[MixUp(0.8), CutMix(1.0)]`.
@@ -46,8 +88,10 @@ class RandomMixChoice(BaseMixLayer):
             unmixed. timm's `prob` is `1 - no_mix_probability`. Defaults to `0.0`.
         alpha: `None`. Accepted for a uniform signature; each member keeps its
             own `alpha`.
-        num_classes: int or `None`. Needed when labels are class ids.
-        label_smoothing: float in [0, 1).
+        num_classes: int or `None`. Needed when labels are class ids;
+            defaults to the value the members agree on.
+        label_smoothing: float in [0, 1). Defaults to the value the members
+            agree on (else `0.0`).
         partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
         seed: int or `None`.
         data_format: `"channels_last"` or `"channels_first"`.
@@ -85,6 +129,13 @@ class RandomMixChoice(BaseMixLayer):
                 "`alpha` of RandomMixChoice must be None: each mixer keeps its own "
                 f"alpha. Received: alpha={alpha!r}"
             )
+        if mixers is not None and not isinstance(mixers, (list, tuple)):
+            raise TypeError(
+                "`mixers` must be a list of kmix mixing layers, e.g. "
+                "`[kmix.layers.MixUp(), kmix.layers.CutMix()]` (a single layer "
+                "needs no RandomMixChoice). Received: mixers of type "
+                f"{type(mixers).__name__}"
+            )
         mixers = [
             keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m
             for m in (mixers or [])
@@ -110,21 +161,43 @@ class RandomMixChoice(BaseMixLayer):
                 )
         if weights is None:
             weights = [1.0] * len(mixers)
+        if not isinstance(weights, (list, tuple, np.ndarray)) or not all(
+            is_real_scalar(w) for w in weights
+        ):
+            raise TypeError(
+                "`weights` must be None or a list of non-negative floats, one per "
+                f"mixer. Received: weights={weights!r}"
+            )
         weights = [float(w) for w in weights]
-        if len(weights) != len(mixers) or min(weights) < 0 or sum(weights) <= 0:
+        if (
+            len(weights) != len(mixers)
+            or not all(math.isfinite(w) for w in weights)
+            or min(weights) < 0
+            or sum(weights) <= 0
+        ):
             raise ValueError(
                 "`weights` must be one non-negative float per mixer with a "
-                f"positive sum. Received: weights={weights} for {len(mixers)} mixers"
+                "positive sum, every weight finite. Received: "
+                f"weights={weights} for {len(mixers)} mixers"
             )
         if choice_scope not in CHOICE_SCOPES:
             raise ValueError(
                 f"`choice_scope` must be one of {CHOICE_SCOPES}. "
                 f"Received: choice_scope={choice_scope!r}"
             )
-        check_probability(no_mix_probability, "no_mix_probability")
+        no_mix_probability = check_probability(no_mix_probability, "no_mix_probability")
         for mixer in mixers:
             # Members apply inside this layer, on its images' layout.
             mixer.data_format = self.data_format
+        # get_config keeps what was passed; the layer uses the resolved values.
+        self._given_num_classes = self.num_classes
+        self._given_label_smoothing = self.label_smoothing
+        self.num_classes = _resolve_from_members(
+            mixers, "num_classes", self.num_classes, default=None
+        )
+        self.label_smoothing = _resolve_from_members(
+            mixers, "label_smoothing", self.label_smoothing, default=0.0
+        )
         self.mixers = mixers
         self.mixer_weights = weights
         self.choice_scope = choice_scope
@@ -189,6 +262,8 @@ class RandomMixChoice(BaseMixLayer):
     def get_config(self):
         config = super().get_config()
         config.pop("lam_scope", None)
+        config["num_classes"] = self._given_num_classes
+        config["label_smoothing"] = self._given_label_smoothing
         config.update(
             {
                 "mixers": [keras.saving.serialize_keras_object(m) for m in self.mixers],

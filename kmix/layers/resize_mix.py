@@ -11,6 +11,7 @@ from kmix.ops.resize import boxes_from_mask
 from kmix.ops.resize import resized_partner
 from kmix.ops.resize import sample_resize_boxes
 from kmix.ops.seeds import split_seed
+from kmix.ops.validation import is_real_scalar
 
 
 def _paste_view(images, index, mask, interpolation, data_format):
@@ -31,10 +32,6 @@ def _paste_view(images, index, mask, interpolation, data_format):
 _PASTE_VIEW_XLA = {
     rank: tf.function(_paste_view, jit_compile=True, reduce_retracing=True) for rank in (3, 4)
 }
-
-
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 @kmix_export("kmix.layers.ResizeMix")
@@ -133,7 +130,7 @@ class ResizeMix(BaseMixLayer):
         if (
             not isinstance(scope, (tuple, list))
             or len(scope) != 2
-            or not all(_is_number(v) for v in scope)
+            or not all(is_real_scalar(v) for v in scope)
         ):
             raise TypeError(
                 "`scope` must be a pair (lo, hi) of floats with 0 < lo <= hi <= 1. "

@@ -19,6 +19,8 @@ from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.tokens import token_mask
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_images
+from kmix.ops.validation import check_float
+from kmix.ops.validation import check_int
 from kmix.ops.validation import check_probability
 from kmix.ops.windows import region_mean
 from kmix.ops.windows import smmix_windows
@@ -130,16 +132,10 @@ class SMMix(BaseMixLayer):
         max_side_ratio=0.75,
         **kwargs,
     ):
-        check_probability(switch_prob, "switch_prob")
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(
-                f"`patch_size` must be an int >= 1. Received: patch_size={patch_size!r}"
-            )
-        for value, name in ((min_side_ratio, "min_side_ratio"), (max_side_ratio, "max_side_ratio")):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise ValueError(
-                    f"`{name}` must be a float in (0, 1]. Received: {name}={value!r}"
-                )
+        switch_prob = check_probability(switch_prob, "switch_prob")
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
+        min_side_ratio = check_float(min_side_ratio, "min_side_ratio", 0, 1, min_inclusive=False)
+        max_side_ratio = check_float(max_side_ratio, "max_side_ratio", 0, 1, min_inclusive=False)
         if min_side_ratio > max_side_ratio:
             raise ValueError(
                 "`min_side_ratio` must not exceed `max_side_ratio`. Received: "

@@ -18,7 +18,9 @@ from kmix.ops.token_masks import tokenmix_targets
 from kmix.ops.token_masks import tokenmix_token_counts
 from kmix.ops.tokens import token_mask
 from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_float
 from kmix.ops.validation import check_images
+from kmix.ops.validation import check_int
 from kmix.plan import identity_plan
 
 TEACHER_MAPS = "teacher_maps"
@@ -155,32 +157,16 @@ class TokenMix(BaseMixLayer):
         faithful_targets=False,
         **kwargs,
     ):
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(
-                f"`patch_size` must be an int >= 1. Received: patch_size={patch_size!r}"
-            )
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
         if mask_type not in MASK_TYPES:
             raise ValueError(
                 f"`mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}"
             )
-        if (
-            isinstance(minimum_tokens, bool)
-            or not isinstance(minimum_tokens, int)
-            or minimum_tokens < 0
-        ):
-            raise ValueError(
-                "`minimum_tokens` must be an int >= 0 (and below the number of "
-                f"tokens). Received: minimum_tokens={minimum_tokens!r}"
-            )
-        if lam_constant is not None and (
-            isinstance(lam_constant, bool)
-            or not isinstance(lam_constant, (int, float))
-            or not 0.0 <= lam_constant <= 1.0
-        ):
-            raise ValueError(
-                "`lam_constant` must be None or a float in [0, 1]. "
-                f"Received: lam_constant={lam_constant!r}"
-            )
+        minimum_tokens = check_int(
+            minimum_tokens, "minimum_tokens", minimum=0,
+            expected="an int >= 0 (and below the number of tokens)",
+        )
+        lam_constant = check_float(lam_constant, "lam_constant", 0, 1, allow_none=True)
         if isinstance(teacher, Mapping):
             teacher = keras.saving.deserialize_keras_object(teacher)
         if teacher is not None and not isinstance(teacher, keras.layers.Layer):

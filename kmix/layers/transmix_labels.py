@@ -8,6 +8,7 @@ import tensorflow as tf
 from kmix._export import kmix_export
 from kmix.ops.attention import transmix_lambda
 from kmix.ops.tokens import token_mask as to_token_mask
+from kmix.ops.validation import check_int
 
 ATTENTION_KEYS = {"cls": "cls_attention", "all": "attentions"}
 
@@ -25,13 +26,7 @@ def check_refine_mixers(refine_mixers):
 
 
 def check_patch_size(patch_size):
-    if patch_size is not None and (
-        isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1
-    ):
-        raise ValueError(
-            f"`patch_size` must be None or an int >= 1. Received: patch_size={patch_size!r}"
-        )
-    return patch_size
+    return check_int(patch_size, "patch_size", minimum=1, allow_none=True)
 
 
 def _mixer_refinable(mixer, refine_mixers):

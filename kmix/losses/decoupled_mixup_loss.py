@@ -6,6 +6,7 @@ from kmix._export import kmix_export
 from kmix.losses._checks import check_choice
 from kmix.losses._checks import check_logits
 from kmix.losses._checks import check_non_negative
+from kmix.ops.validation import check_float
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.ops.mixing import one_hot_labels
 
@@ -215,13 +216,15 @@ class DecoupledMixupLoss(MixingLoss):
     """
 
     _requires_plan = True
+    _expects_logits = True
 
     def __init__(self, eta=0.1, lam_weighted=True, lam_power=1.0, mode="both", threshold=0.5,
                  label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="decoupled_mixup_loss", dtype=None):
-        check_non_negative(eta, "eta")
-        check_non_negative(lam_power, "lam_power")
+        eta = check_non_negative(eta, "eta")
+        lam_power = check_non_negative(lam_power, "lam_power")
         check_choice(mode, _MODES, "mode")
+        threshold = check_float(threshold, "threshold")
         super().__init__(
             label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype
         )

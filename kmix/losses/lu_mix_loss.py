@@ -88,13 +88,14 @@ class LUMixLoss(MixingLoss):
     """
 
     _requires_plan = True
+    _expects_logits = True
 
     def __init__(self, noise="uniform", noise_scale=0.1, prediction_weight=0.5,
                  label_smoothing=0.0, reduction="sum_over_batch_size", name="lu_mix_loss",
                  dtype=None):
         check_choice(noise, _NOISES, "noise")
-        check_non_negative(noise_scale, "noise_scale")
-        check_non_negative(prediction_weight, "prediction_weight")
+        noise_scale = check_non_negative(noise_scale, "noise_scale")
+        prediction_weight = check_non_negative(prediction_weight, "prediction_weight")
         if prediction_weight > 1:
             raise ValueError(
                 "`prediction_weight` must be a float in [0, 1]. "

@@ -4,8 +4,10 @@ import keras
 import tensorflow as tf
 
 from kmix import _context
+from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
+from kmix.ops.validation import check_label_smoothing
 
 
 class MixingLoss(keras.losses.Loss):
@@ -16,6 +18,15 @@ class MixingLoss(keras.losses.Loss):
     layer (inside the model) or `kmix.models.MixingMixin` drew for the same
     training step. When no plan exists (validation, or labels that a `tf.data`
     pipeline already mixed) the labels are used as they are.
+
+    The step has one plan, so it has one mixer: a second kmix mixing layer in
+    the same forward pass, or a mixing layer inside a `MixingMixin` model that
+    has its own `mixer`, raises at the first training step instead of leaving
+    the loss with the plan of only one of them.
+
+    A loss that reads `y_pred` as logits (`_expects_logits`) warns, as Keras's
+    cross-entropies do, when `y_pred` comes out of a softmax (or sigmoid)
+    activation: it would apply a second softmax and train on a wrong loss.
 
     Args:
         label_smoothing: float in [0, 1). Applied to both one-hot labels before
@@ -29,10 +40,18 @@ class MixingLoss(keras.losses.Loss):
     # Losses that cannot work from soft labels alone (they need the partner,
     # lambda or extra logits) refuse to run without a plan.
     _requires_plan = False
+    # Losses that read y_pred as logits warn when it is a softmax output.
+    _expects_logits = False
 
     def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if self._expects_logits:
+            # Before Keras converts y_pred, which would drop the softmax mark.
+            warn_if_not_logits(y_pred, type(self).__name__, hasattr(self, "from_logits"))
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def _smoothing(self, record):
         own = self.label_smoothing

@@ -16,7 +16,8 @@ class MixupCrossentropy(MixingLoss):
     `tf.data` (soft `(B, K)`) it is a plain soft-target cross-entropy.
 
     Args:
-        from_logits: bool. Whether `y_pred` are logits. Defaults to `True`.
+        from_logits: bool. Whether `y_pred` are logits. Defaults to `True`
+            (a warning is given when `y_pred` then comes out of a softmax).
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         reduction: as `keras.losses.Loss`. Defaults to `"sum_over_batch_size"`.
         name: optional name.
@@ -48,6 +49,10 @@ class MixupCrossentropy(MixingLoss):
             label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype
         )
         self.from_logits = from_logits
+
+    @property
+    def _expects_logits(self):
+        return bool(self.from_logits)
 
     def call(self, y_true, y_pred):
         targets, _ = self.mixed_targets(y_true, y_pred.shape[-1])

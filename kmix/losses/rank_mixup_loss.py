@@ -6,6 +6,8 @@ from kmix._export import kmix_export
 from kmix.losses._checks import check_choice
 from kmix.losses._checks import check_logits
 from kmix.losses._checks import check_non_negative
+from kmix.ops.validation import check_float
+from kmix.ops.validation import check_int
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixing_loss import soft_crossentropy
 from kmix.ops.mixing import one_hot_labels
@@ -121,6 +123,7 @@ def rank_mixup_mrl(raw_logits, mixed_logits, same_class, margin=2.0, confidence=
           Network Calibration](https://arxiv.org/abs/2308.11990)
     """
     check_choice(confidence, _CONFIDENCES, "confidence")
+    margin = check_float(margin, "margin")
     raw_logits = check_logits(raw_logits, "raw_logits")
     mixed_logits, same_class = _as_mixes(mixed_logits, same_class, ("mixed_logits", "same_class"))
     return tf.reduce_mean(
@@ -247,6 +250,7 @@ class RankMixupLoss(MixingLoss):
     """
 
     _requires_plan = True
+    _expects_logits = True
     needs_clean_logits = True
 
     def __init__(self, mode="mrl", num_mixes=None, margin=2.0, weight=0.1, confidence="logits",
@@ -256,13 +260,9 @@ class RankMixupLoss(MixingLoss):
         check_choice(confidence, _CONFIDENCES, "confidence")
         if num_mixes is None:
             num_mixes = 1 if mode == "mrl" else 3
-        if isinstance(num_mixes, bool) or not isinstance(num_mixes, int) or num_mixes < 1:
-            raise ValueError(
-                f"`num_mixes` must be an int >= 1. Received: num_mixes={num_mixes!r}"
-            )
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-            raise TypeError(f"`margin` must be a float. Received: margin={margin!r}")
-        check_non_negative(weight, "weight")
+        num_mixes = check_int(num_mixes, "num_mixes", minimum=1)
+        margin = check_float(margin, "margin")
+        weight = check_non_negative(weight, "weight")
         super().__init__(
             label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype
         )

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
+from kmix.losses._checks import check_non_negative
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixing_loss import soft_crossentropy
 
@@ -111,6 +112,8 @@ class SMMixLoss(MixingLoss):
         - [ChenMnZ/SMMix `engine.py`](https://github.com/ChenMnZ/SMMix)
     """
 
+    _expects_logits = True
+
     def __init__(
         self,
         fine_weight=0.5,
@@ -120,9 +123,8 @@ class SMMixLoss(MixingLoss):
         name="smmix_loss",
         dtype=None,
     ):
-        for value, arg in ((fine_weight, "fine_weight"), (consistency_weight, "consistency_weight")):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{arg}` must be a float >= 0. Received: {arg}={value!r}")
+        fine_weight = check_non_negative(fine_weight, "fine_weight")
+        consistency_weight = check_non_negative(consistency_weight, "consistency_weight")
         super().__init__(
             label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype
         )

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kmix._export import kmix_export
 from kmix.metrics import calibration
+from kmix.ops.validation import check_int
 
 
 @kmix_export("kmix.metrics.AdaptiveCalibrationError")
@@ -57,11 +58,8 @@ class AdaptiveCalibrationError(keras.metrics.Metric):
 
     def __init__(self, num_bins=15, from_logits=False, max_samples=100_000,
                  name="adaptive_calibration_error", dtype=None):
-        calibration.check_num_bins(num_bins)
-        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-            raise ValueError(
-                f"`max_samples` must be an int >= 1. Received: max_samples={max_samples!r}"
-            )
+        num_bins = calibration.check_num_bins(num_bins)
+        max_samples = check_int(max_samples, "max_samples", minimum=1)
         super().__init__(name=name, dtype=dtype)
         self.num_bins = num_bins
         self.from_logits = bool(from_logits)

@@ -9,14 +9,17 @@ share the per-bin statistics below, so that they give the same numbers.
 
 import tensorflow as tf
 
+from kmix.ops.validation import check_int
+from kmix.ops.validation import float_class_ids
+
 
 def _shape_str(x):
     return str(tuple(x.shape.as_list())) if x.shape.rank is not None else "<unknown>"
 
 
 def check_num_bins(num_bins):
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(f"`num_bins` must be an int >= 1. Received: num_bins={num_bins!r}")
+    """Returns `num_bins` as a Python int, raising unless it is an int >= 1."""
+    return check_int(num_bins, "num_bins", minimum=1)
 
 
 def prepare(labels, probabilities, from_logits=False):
@@ -44,16 +47,21 @@ def prepare(labels, probabilities, from_logits=False):
             "`labels` and `probabilities` must have the same batch size. Received: "
             f"labels.shape={_shape_str(labels)} and probabilities.shape={_shape_str(probabilities)}"
         )
+    integral = None
     if rank == 2 and labels.shape[-1] == num_classes and num_classes != 1:
         ids = tf.argmax(labels, axis=-1, output_type=tf.int32)
     else:
         ids = tf.reshape(labels, [-1])
         if not ids.dtype.is_integer:
-            ids = tf.round(tf.cast(ids, tf.float32))
+            # Whole numbers only (0.3 is refused, never rounded to an id).
+            ids, integral = float_class_ids(ids, labels)
         ids = tf.cast(ids, tf.int32)
     probabilities = tf.cast(probabilities, tf.float32)
     if from_logits:
         probabilities = tf.nn.softmax(probabilities, axis=-1)
+    if integral is not None:
+        # Under XLA (no assertions) a row with a bad id makes the error NaN.
+        probabilities = tf.where(integral[:, None], probabilities, float("nan"))
     return ids, probabilities
 
 
@@ -181,7 +189,7 @@ def expected_calibration_error(labels, probabilities, num_bins=15, from_logits=F
         - [Naeini et al., 2015](https://ojs.aaai.org/index.php/AAAI/article/view/9602)
         - cvlab-yonsei/RankMixup, `calibrate/evaluation/metrics.py`.
     """
-    check_num_bins(num_bins)
+    num_bins = check_num_bins(num_bins)
     ids, probabilities = prepare(labels, probabilities, from_logits)
     confidences = tf.reduce_max(probabilities, axis=-1)
     hits = tf.cast(tf.argmax(probabilities, axis=-1, output_type=tf.int32) == ids, tf.float32)
@@ -227,7 +235,7 @@ def adaptive_calibration_error(labels, probabilities, num_bins=15, from_logits=F
         - [Nguyen & O'Connor, 2015](https://arxiv.org/abs/1508.05154);
           [Mukhoti et al., 2020](https://arxiv.org/abs/2002.09437)
     """
-    check_num_bins(num_bins)
+    num_bins = check_num_bins(num_bins)
     ids, probabilities = prepare(labels, probabilities, from_logits)
     if probabilities.shape[0] is None:
         raise ValueError(
@@ -275,7 +283,7 @@ def classwise_calibration_error(labels, probabilities, num_bins=15, from_logits=
     References:
         - [Kull et al., 2019](https://arxiv.org/abs/1910.12656)
     """
-    check_num_bins(num_bins)
+    num_bins = check_num_bins(num_bins)
     ids, probabilities = prepare(labels, probabilities, from_logits)
     values, hits = classwise_inputs(ids, probabilities)
     count, sum_conf, sum_hit = bin_statistics(values, hits, uniform_edges(num_bins))

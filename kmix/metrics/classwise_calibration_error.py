@@ -51,10 +51,10 @@ class ClasswiseCalibrationError(keras.metrics.Metric):
 
     def __init__(self, num_classes, num_bins=15, from_logits=False,
                  name="classwise_calibration_error", dtype=None):
-        check_num_classes(num_classes)
+        num_classes = check_num_classes(num_classes)
         if num_classes is None:
             raise ValueError("`num_classes` must be an int >= 1. Received: num_classes=None")
-        calibration.check_num_bins(num_bins)
+        num_bins = calibration.check_num_bins(num_bins)
         super().__init__(name=name, dtype=dtype)
         self.num_classes = num_classes
         self.num_bins = num_bins

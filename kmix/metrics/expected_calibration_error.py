@@ -44,7 +44,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     """
 
     def __init__(self, num_bins=15, from_logits=False, name="expected_calibration_error", dtype=None):
-        calibration.check_num_bins(num_bins)
+        num_bins = calibration.check_num_bins(num_bins)
         super().__init__(name=name, dtype=dtype)
         self.num_bins = num_bins
         self.from_logits = bool(from_logits)

@@ -6,6 +6,7 @@ import tensorflow as tf
 from kmix import _context
 from kmix._compat import require_tensorflow_backend
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.validation import check_images
@@ -25,6 +26,29 @@ _SUPPORTED_STRATEGIES = (
 
 def _flat_losses(loss):
     return [] if loss is None else keras.tree.flatten(loss)
+
+
+def _takes_class_ids(loss):
+    """Whether a Keras loss identifier is the sparse (class id) cross-entropy."""
+    sparse = keras.losses.sparse_categorical_crossentropy
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return False
+    return (
+        loss is sparse
+        or isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+        or getattr(loss, "fn", None) is sparse
+    )
+
+
+def _loss_repr(loss):
+    if isinstance(loss, str):
+        return repr(loss)
+    if isinstance(loss, keras.losses.Loss):
+        return f"{type(loss).__name__}(...)"
+    return f"keras.losses.{getattr(loss, '__name__', type(loss).__name__)}"
 
 
 class MixingMixin:
@@ -48,6 +72,17 @@ class MixingMixin:
 
     `evaluate` and `predict` never mix. In evaluation, kmix losses see an
     identity plan and plain Keras losses see one-hot targets.
+
+    A step has one plan, so a model with a `mixer` must not also hold a kmix
+    mixing layer in its graph (it would mix the images a second time while the
+    labels follow one plan): that raises at the first training step. A model
+    with `mixer=None` may hold one mixing layer, which then mixes the step.
+    Since a plain Keras loss receives soft targets `(B, K)`, a model with a
+    mixer refuses the sparse (class id) cross-entropy at `compile` (and at the
+    first training step, if the mixer was set after `compile`). A kmix loss
+    that reads logits warns when the model's output is a softmax, as Keras's
+    cross-entropies do (also with the concatenated clean and mixed forward
+    pass, whose split would otherwise hide the softmax).
 
     **Training metrics** (`compile(metrics=...)`) compare the predictions on the
     mixed images with the ORIGINAL labels as given to `fit` (so integer-label
@@ -115,6 +150,38 @@ class MixingMixin:
         self.label_layer = label_layer
 
     # ------------------------------------------------------------------
+    # Compiling
+    # ------------------------------------------------------------------
+    def compile(self, *args, **kwargs):
+        loss = kwargs["loss"] if "loss" in kwargs else (args[1] if len(args) > 1 else None)
+        if getattr(self, "mixer", None) is not None:
+            self._check_soft_target_losses(loss)
+        return super().compile(*args, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips compiling a loaded model whose class overrides `compile`;
+        # this one only adds a check, so compile as keras.Model would.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _check_soft_target_losses(self, loss):
+        """Refuses plain Keras losses that take class ids: they get soft targets."""
+        sparse = [l for l in _flat_losses(loss) if _takes_class_ids(l)]
+        if sparse:
+            raise ValueError(
+                f"{type(self).__name__} hands a plain Keras loss the mixed soft "
+                "targets `lam * y + (1 - lam) * take(y, index)` of its mixer "
+                f"{type(self.mixer).__name__}, float32 (B, K), and the sparse "
+                "categorical cross-entropy expects class ids (B,). Compile with a "
+                "kmix loss such as `kmix.losses.MixupCrossentropy()` (it reads the "
+                "plan and takes class ids or one-hot labels), or with "
+                '"categorical_crossentropy" (`keras.losses.CategoricalCrossentropy('
+                "from_logits=True)` for a model that outputs logits). Received: "
+                f"loss={', '.join(_loss_repr(l) for l in sparse)}"
+            )
+
+    # ------------------------------------------------------------------
     # Checks at the first step
     # ------------------------------------------------------------------
     def _check_strategy(self):
@@ -172,6 +239,13 @@ class MixingMixin:
     def train_step(self, data):
         if self.mixer is None:
             return super().train_step(data)
+        self._check_soft_target_losses(self.loss)
+        # A mixing layer in the model's graph would mix a second time: it
+        # raises when it finds this step running (BaseMixLayer._keep_plan).
+        with _context.mixing_step(self):
+            return self._mixing_train_step(data)
+
+    def _mixing_train_step(self, data):
         # Mixers that need the model before mixing (SMMix's motivating
         # forward pass) run a train step of their own.
         custom_step = getattr(self.mixer, "_kmix_train_step", None)
@@ -234,12 +308,19 @@ class MixingMixin:
         )
         return super().test_step(data)
 
-    def _split_predictions(self, y_pred):
-        """With a concatenated forward pass: keep the clean part, record the rest."""
+    def _split_predictions(self, y_pred, check_logits=False):
+        """With a concatenated forward pass: keep the clean part, record the rest.
+
+        With `check_logits`, losses that read logits first warn if `y_pred` is
+        a softmax output (the split drops the mark they would look for).
+        """
         record = _context.get_record()
         if record is None or not record.training or "split" not in (record.extras or {}):
             return y_pred
         parts = record.extras["split"]
+        for loss in _flat_losses(self.loss) if check_logits else ():
+            if getattr(loss, "_expects_logits", False):
+                warn_if_not_logits(y_pred, type(loss).__name__, hasattr(loss, "from_logits"))
         if not isinstance(y_pred, tf.Tensor) or y_pred.shape.rank != 2:
             raise ValueError(
                 "A loss that compares clean and mixed predictions (RankMixup) needs "
@@ -338,7 +419,7 @@ class MixingMixin:
             y_pred, outputs = self._take_outputs(y_pred)
             if self.label_layer is not None and training:
                 self._refine_labels(y, y_pred, outputs)
-            y_pred = self._split_predictions(y_pred)
+            y_pred = self._split_predictions(y_pred, check_logits=True)
             losses = _flat_losses(self.loss)
             if losses and not all(getattr(l, "_kmix_reads_plan", False) for l in losses):
                 y = self._plain_loss_targets(y, y_pred)

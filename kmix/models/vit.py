@@ -6,18 +6,16 @@ import tensorflow as tf
 from kmix import _context
 from kmix._export import kmix_export
 from kmix.models.mixing_mixin import MixingMixin
+from kmix.ops.validation import check_float
+from kmix.ops.validation import check_int
+from kmix.ops.validation import check_seed
+from kmix.ops.validation import is_integer_scalar
 
 ATTENTION_KINDS = (None, "cls", "all", "patch")
 
 
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-
-
 def _check_rate(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
+    return check_float(value, name, 0, 1, max_inclusive=False)
 
 
 def _image_hw(image_size):
@@ -31,7 +29,7 @@ def _image_hw(image_size):
     else:
         height = width = image_size
     for side in (height, width):
-        if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+        if not is_integer_scalar(side) or side < 1:
             raise ValueError(
                 "`image_size` must be an int or a pair (height, width) of ints >= 1. "
                 f"Received: image_size={image_size!r}"
@@ -140,27 +138,30 @@ class ViT(MixingMixin, keras.Model):
         **kwargs,
     ):
         height, width = _image_hw(image_size)
-        _check_int(patch_size, "patch_size")
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
         if height % patch_size or width % patch_size:
             raise ValueError(
                 "`patch_size` must divide the image height and width. Received: "
                 f"patch_size={patch_size} and image_size={image_size!r}"
             )
-        for value, name in ((num_classes, "num_classes"), (dim, "dim"), (depth, "depth"),
-                            (num_heads, "num_heads"), (num_channels, "num_channels")):
-            _check_int(value, name)
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+        dim = check_int(dim, "dim", minimum=1)
+        depth = check_int(depth, "depth", minimum=1)
+        num_heads = check_int(num_heads, "num_heads", minimum=1)
+        num_channels = check_int(num_channels, "num_channels", minimum=1)
         if dim % num_heads:
             raise ValueError(
                 "`dim` must be a multiple of `num_heads`. Received: "
                 f"dim={dim} and num_heads={num_heads}"
             )
-        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-            raise ValueError(f"`mlp_ratio` must be a number > 0. Received: mlp_ratio={mlp_ratio!r}")
-        _check_rate(drop_path_rate, "drop_path_rate")
-        _check_rate(dropout_rate, "dropout_rate")
-        _check_rate(attention_dropout_rate, "attention_dropout_rate")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        mlp_ratio = check_float(mlp_ratio, "mlp_ratio", 0, min_inclusive=False, kind="number")
+        drop_path_rate = _check_rate(drop_path_rate, "drop_path_rate")
+        dropout_rate = _check_rate(dropout_rate, "dropout_rate")
+        attention_dropout_rate = _check_rate(attention_dropout_rate, "attention_dropout_rate")
+        layer_norm_epsilon = check_float(
+            layer_norm_epsilon, "layer_norm_epsilon", 0, min_inclusive=False
+        )
+        seed = check_seed(seed)
         data_format = data_format or keras.config.image_data_format()
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
@@ -169,7 +170,7 @@ class ViT(MixingMixin, keras.Model):
             )
         kwargs.setdefault("name", "vit")
         super().__init__(mixer=mixer, label_layer=label_layer, **kwargs)
-        self.image_size = image_size if isinstance(image_size, int) else (height, width)
+        self.image_size = height if is_integer_scalar(image_size) else (height, width)
         self.patch_size = patch_size
         self.num_classes = num_classes
         self.dim = dim
@@ -186,7 +187,7 @@ class ViT(MixingMixin, keras.Model):
         self.seed = seed
         self._height, self._width = height, width
         grid = (height // patch_size, width // patch_size)
-        self.grid_size = grid[0] if grid[0] == grid[1] and isinstance(image_size, int) else grid
+        self.grid_size = grid[0] if grid[0] == grid[1] and is_integer_scalar(image_size) else grid
         self.num_patches = grid[0] * grid[1]
         self._grid = grid
 

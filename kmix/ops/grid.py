@@ -10,13 +10,7 @@ import math
 import tensorflow as tf
 
 from kmix.ops.seeds import to_seed_tensor
-
-
-def _check_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value}")
+from kmix.ops.validation import check_int
 
 
 def _check_cells(cells, mask_patch_size, height, width):
@@ -26,9 +20,9 @@ def _check_cells(cells, mask_patch_size, height, width):
             "`cells` must have shape (B, Gh, Gw). "
             f"Received: cells.shape={tuple(cells.shape)}"
         )
-    _check_int(mask_patch_size, "mask_patch_size")
-    _check_int(height, "height")
-    _check_int(width, "width")
+    mask_patch_size = check_int(mask_patch_size, "mask_patch_size", minimum=1)
+    height = check_int(height, "height", minimum=1)
+    width = check_int(width, "width", minimum=1)
     gh, gw = grid_shape(height, width, mask_patch_size)
     if cells.shape[1] not in (None, gh) or cells.shape[2] not in (None, gw):
         raise ValueError(
@@ -97,8 +91,8 @@ def sample_grid_cells(ratio, grid_height, grid_width, seed):
     print(cells.numpy().sum(axis=(1, 2)).tolist())  # [2.0, 4.0]
     ```
     """
-    _check_int(grid_height, "grid_height")
-    _check_int(grid_width, "grid_width")
+    grid_height = check_int(grid_height, "grid_height", minimum=1)
+    grid_width = check_int(grid_width, "grid_width", minimum=1)
     num_cells = grid_height * grid_width
     ratio = tf.cast(tf.convert_to_tensor(ratio), tf.float32)
     count = cell_counts(ratio, num_cells)
@@ -165,7 +159,7 @@ def grid_to_token_mask(cells, mask_patch_size, patch_size, height, width):
     ```
     """
     cells = _check_cells(cells, mask_patch_size, height, width)
-    _check_int(patch_size, "patch_size")
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
     if mask_patch_size % patch_size:
         raise ValueError(
             "`mask_patch_size` must be a multiple of `patch_size` so that cells "

@@ -6,6 +6,7 @@ import tensorflow as tf
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
+from kmix.ops.validation import float_class_ids
 from kmix.plan import MixPlan
 
 
@@ -87,7 +88,8 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0, name="labels")
     Args:
         labels: integer class ids `(B,)` / `(B, 1)` (needs `num_classes`), or
             one-hot / soft labels `(B, K)`. Float labels of shape `(B,)` or
-            `(B, 1)` are read as class ids (Keras losses cast ids to float).
+            `(B, 1)` are read as class ids (Keras losses cast ids to float)
+            and must hold whole numbers.
         num_classes: int, the number of classes `K`. Required for class ids.
         label_smoothing: float in [0, 1). Targets become
             `(1 - label_smoothing) * y + label_smoothing / K`.
@@ -97,10 +99,11 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0, name="labels")
 
     Raises:
         ValueError: integer labels without `num_classes`; class ids outside
-            `[0, num_classes)` (checked eagerly; in a graph an assertion fails
-            at run time, and under XLA, where assertions are dropped, the row is
-            set to NaN so that the loss shows it); soft labels whose width is
-            not `num_classes`.
+            `[0, num_classes)` or float class ids that are not whole numbers
+            (e.g. 0.3) (checked eagerly; in a graph an assertion fails at run
+            time, and under XLA, where assertions are dropped, the row is set
+            to NaN so that the loss shows it); soft labels whose width is not
+            `num_classes`.
     """
     check_num_classes(num_classes)
     check_label_smoothing(label_smoothing)
@@ -134,12 +137,19 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0, name="labels")
                 f"dtype={labels.dtype.name} and num_classes=None"
             )
         ids = tf.reshape(labels, [-1])
+        integral = None
         if not is_int:
-            ids = tf.cast(tf.round(tf.cast(ids, tf.float32)), tf.int64)
+            # Float ids must be whole numbers (Keras casts integer ids to
+            # float before calling a loss); anything else is refused, never
+            # silently rounded.
+            # Other values become -1 (their rows are NaN below).
+            ids, integral = float_class_ids(ids, labels, name)
         ids = tf.cast(ids, tf.int32)
         with tf.control_dependencies(_check_ids_in_range(ids, num_classes, name)):
             ids = tf.identity(ids)
         valid = (ids >= 0) & (ids < num_classes)
+        if integral is not None:
+            valid = valid & integral
         y = tf.one_hot(ids, num_classes, dtype=tf.float32)
         # Never a silent wrong target: under XLA (no assertions) a bad id
         # turns its row into NaN instead of an all-zero row.

@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
+from kmix.ops.validation import check_positive
+from kmix.ops.validation import is_real_scalar
 
 PARTNER_MODES = ("permute", "flip", "roll")
 
@@ -76,14 +78,12 @@ def sample_beta(shape, alpha, seed, beta=None):
     print(lam.shape)  # (4,)
     ```
     """
-    if isinstance(alpha, (int, float)) and not alpha > 0:
-        raise ValueError(
-            f"`alpha` must be a float > 0. Received: alpha={alpha}"
-        )
+    if is_real_scalar(alpha):
+        alpha = check_positive(alpha, "alpha")
     if beta is None:
         beta = alpha
-    elif isinstance(beta, (int, float)) and not beta > 0:
-        raise ValueError(f"`beta` must be a float > 0. Received: beta={beta}")
+    elif is_real_scalar(beta):
+        beta = check_positive(beta, "beta")
     seed = to_seed_tensor(seed)
     shape = tf.convert_to_tensor(shape, tf.int32)
     seed_x, seed_y = split_seed(seed, 2)

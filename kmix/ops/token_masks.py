@@ -13,16 +13,10 @@ import tensorflow as tf
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_int
 from kmix.ops.validation import check_label_smoothing
 
 MASK_TYPES = ("block", "random")
-
-
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value}")
 
 
 def tokenmix_token_counts(lam, num_tokens, minimum_tokens):
@@ -47,8 +41,8 @@ def tokenmix_token_counts(lam, num_tokens, minimum_tokens):
     print(tokenmix_token_counts([0.5], 196, 14).numpy().tolist())  # [112]
     ```
     """
-    _check_int(num_tokens, "num_tokens")
-    _check_int(minimum_tokens, "minimum_tokens", minimum=0)
+    num_tokens = check_int(num_tokens, "num_tokens", minimum=1)
+    minimum_tokens = check_int(minimum_tokens, "minimum_tokens", minimum=0)
     lam = tf.cast(tf.convert_to_tensor(lam), tf.float32)
     # float64 on the host would match Python's int() exactly; float32 is used
     # for XLA portability, with a tiny guard against 0.5 * N rounding down.
@@ -76,8 +70,8 @@ def random_token_masks(counts, grid_height, grid_width, seed):
     print(masks.numpy().sum(axis=(1, 2)).tolist())  # [3.0, 10.0]
     ```
     """
-    _check_int(grid_height, "grid_height")
-    _check_int(grid_width, "grid_width")
+    grid_height = check_int(grid_height, "grid_height", minimum=1)
+    grid_width = check_int(grid_width, "grid_width", minimum=1)
     counts = tf.cast(tf.convert_to_tensor(counts), tf.int32)
     num = grid_height * grid_width
     noise = tf.random.stateless_uniform(
@@ -212,12 +206,12 @@ def block_token_masks(
     print(bool((covered <= 112).all()), bool((covered > 90).all()))  # True True
     ```
     """
-    _check_int(grid_height, "grid_height")
-    _check_int(grid_width, "grid_width")
-    _check_int(max_attempts, "max_attempts")
+    grid_height = check_int(grid_height, "grid_height", minimum=1)
+    grid_width = check_int(grid_width, "grid_width", minimum=1)
+    max_attempts = check_int(max_attempts, "max_attempts", minimum=1)
     if max_rounds is None:
         max_rounds = grid_height * grid_width
-    _check_int(max_rounds, "max_rounds")
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1)
     if not 0.0 < min_aspect <= 1.0:
         raise ValueError(f"`min_aspect` must be in (0, 1]. Received: min_aspect={min_aspect}")
     seed = to_seed_tensor(seed)

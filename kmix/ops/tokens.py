@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from kmix.ops.validation import check_int
+
 
 def token_mask(mask, patch_size):
     """Per ViT token, the own-image value of the mask at the token's top-left pixel.
@@ -30,10 +32,7 @@ def token_mask(mask, patch_size):
     print(kmix.ops.token_mask(mask, 16).numpy().tolist())  # [[0.0, 1.0, 1.0, 1.0]]
     ```
     """
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-        raise ValueError(
-            f"`patch_size` must be an int >= 1. Received: patch_size={patch_size!r}"
-        )
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
     mask = tf.cast(mask, tf.float32)
     if mask.shape.rank == 4:
         mask = mask[..., 0]

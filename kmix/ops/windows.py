@@ -7,13 +7,7 @@ Window positions are the top-left tokens of `s x s` windows, stride 1.
 import tensorflow as tf
 
 from kmix.ops.validation import _shape_str
-
-
-def _check_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value}")
+from kmix.ops.validation import check_int
 
 
 def patch_attention(attention, num_prefix_tokens=1):
@@ -40,7 +34,7 @@ def patch_attention(attention, num_prefix_tokens=1):
     print(patch_attention(attn).shape)  # (2, 4)
     ```
     """
-    _check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
+    num_prefix_tokens = check_int(num_prefix_tokens, "num_prefix_tokens", minimum=0)
     attention = tf.convert_to_tensor(attention)
     if attention.shape.rank != 4:
         raise ValueError(
@@ -74,9 +68,9 @@ def window_scores(attention, grid_height, grid_width, side):
     print(window_scores(attn, 3, 3, 2).numpy().tolist())  # [[8.0, 12.0, 20.0, 24.0]]
     ```
     """
-    _check_int(grid_height, "grid_height")
-    _check_int(grid_width, "grid_width")
-    _check_int(side, "side")
+    grid_height = check_int(grid_height, "grid_height", minimum=1)
+    grid_width = check_int(grid_width, "grid_width", minimum=1)
+    side = check_int(side, "side", minimum=1)
     if side > min(grid_height, grid_width):
         raise ValueError(
             "`side` must fit in the token grid. Received: "

@@ -1,6 +1,7 @@
 """The contract every kmix mixing layer keeps (one table, every layer)."""
 
 import inspect
+import json
 
 import keras
 import numpy as np
@@ -231,3 +232,67 @@ def test_in_a_model_that_saves_and_loads(make, tmp_path):
     assert loaded.layers[0].get_config() == layer.get_config()
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-5)
     loaded.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+
+
+def _numpy_scalars(value):
+    """Python numbers -> NumPy scalars (float32, exact for the values used), in lists too."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, float):
+        return np.float32(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_numpy_scalars(v) for v in value)
+    return value
+
+
+def _python_numbers(value):
+    """What a NumPy scalar is as a Python number (the reference construction)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_python_numbers(v) for v in value)
+    return value
+
+
+def _without_names(config):
+    """The config with every layer name (the layer's and its members') dropped."""
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def _assert_plain_python(config):
+    for key, value in config.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            assert not isinstance(v, np.generic), f"get_config()[{key!r}] holds {type(v).__name__}"
+    json.dumps(config)
+
+
+def test_numpy_scalar_arguments_give_python_numbers_in_config(make):
+    # num_classes and seed straight from the factory ...
+    layer = make(num_classes=np.int64(K), seed=np.int64(3))
+    config = layer.get_config()
+    _assert_plain_python(config)
+    assert type(config["num_classes"] or K) is int and type(config["seed"]) is int
+    reference = make(num_classes=K, seed=3)
+    assert _without_names(config) == _without_names(reference.get_config())
+    images, labels = _batch()
+    a, b = layer(images, labels), reference(images, labels)
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    # ... and every other number of the config (alpha, probabilities, sizes, ...).
+    numbers = {k: _numpy_scalars(v) for k, v in reference.get_config().items()}
+    assert any(isinstance(v, np.floating) for v in numbers.values())
+    from_numpy = type(layer).from_config(numbers)
+    from_python = type(layer).from_config({k: _python_numbers(v) for k, v in numbers.items()})
+    _assert_plain_python(from_numpy.get_config())
+    assert _without_names(from_numpy.get_config()) == _without_names(from_python.get_config())
+    a, b = from_numpy(images, labels), from_python(images, labels)
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())

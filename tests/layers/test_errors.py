@@ -167,3 +167,65 @@ def test_random_mix_choice_rejects_alpha_and_lam_scope():
         L.RandomMixChoice([L.MixUp()], alpha=1.0)
     with pytest.raises(TypeError, match=r"RandomMixChoice has no `lam_scope`.*Received: lam_scope='sample'"):
         L.RandomMixChoice([L.MixUp()], lam_scope="sample")
+
+
+# ----------------------------------------------------------------------
+# Non-finite hyper-parameters: refused at construction, naming the argument
+# (inf gave NaN images and labels, or a mixer that never mixes).
+# ----------------------------------------------------------------------
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: L.MixUp(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.MixUp(alpha=NAN), r"`alpha` must be a finite float > 0\. Received: alpha=nan"),
+        (lambda: L.CutMix(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.FMix(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.ResizeMix(alpha=np.float32(INF)), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.MaskMix(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.TokenMix(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.SMMix(alpha=INF), r"`alpha` must be a finite float > 0\. Received: alpha=inf"),
+        (lambda: L.MixUp(label_smoothing=NAN), r"`label_smoothing` must be a finite float in \[0, 1\)\. Received: label_smoothing=nan"),
+        (lambda: L.FMix(decay_power=INF), r"`decay_power` must be a finite float > 0\. Received: decay_power=inf"),
+        (lambda: L.FMix(max_soft=NAN), r"`max_soft` must be a finite float in \[0, 0.5\]\. Received: max_soft=nan"),
+        (lambda: L.TokenMix(lam_constant=NAN), r"`lam_constant` must be None or a finite float in \[0, 1\]\. Received: lam_constant=nan"),
+        (lambda: L.SMMix(switch_prob=NAN), r"`switch_prob` must be a finite float in \[0, 1\]\. Received: switch_prob=nan"),
+        (lambda: L.SMMix(min_side_ratio=NAN), r"`min_side_ratio` must be a finite float in \(0, 1\]\. Received: min_side_ratio=nan"),
+        (lambda: L.SMMix(max_side_ratio=INF), r"`max_side_ratio` must be a finite float in \(0, 1\]\. Received: max_side_ratio=inf"),
+        (lambda: L.RandomMixChoice([L.MixUp()], no_mix_probability=NAN),
+         r"`no_mix_probability` must be a finite float in \[0, 1\]\. Received: no_mix_probability=nan"),
+        (lambda: L.RandomMixChoice([L.MixUp(), L.CutMix()], weights=[1, NAN]),
+         r"`weights` must be one non-negative float per mixer .* every weight finite\. Received: weights=\[1.0, nan\] for 2 mixers"),
+        (lambda: L.RandomMixChoice([L.MixUp(), L.CutMix()], weights=[INF, 1]),
+         r"`weights` .* every weight finite\. Received: weights=\[inf, 1.0\] for 2 mixers"),
+    ],
+)
+def test_non_finite_hyper_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+# ----------------------------------------------------------------------
+# NumPy scalars are numbers like Python's, and are stored as Python numbers.
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: L.MixUp(seed=np.float32(1)), r"`seed` must be an int or None\. Received: seed=np.float32\(1.0\)"),
+        (lambda: L.MixUp(num_classes=np.bool_(True)), r"`num_classes` must be None or an int >= 1\. Received: num_classes="),
+        (lambda: L.MaskMix(patch_size=np.float64(4.0)), r"`patch_size` must be an int >= 1\. Received: patch_size="),
+        (lambda: L.MixUp(alpha="1"), r"`alpha` must be a float > 0\. Received: alpha='1'"),
+    ],
+)
+def test_numpy_scalars_of_the_wrong_kind(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_numpy_scalar_ranges_are_checked():
+    with pytest.raises(ValueError, match=r"`num_classes` must be an int >= 1\. Received: num_classes=0"):
+        L.MixUp(num_classes=np.int64(0))
+    with pytest.raises(ValueError, match=r"`alpha` must be a float > 0\. Received: alpha=-1.0"):
+        L.CutMix(alpha=np.float32(-1))

@@ -243,3 +243,54 @@ def test_images_of_unknown_size_are_refused():
     fn = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec([None, None, None, 3])])
     with pytest.raises(ValueError, match=r"MaskMix needs the image height and width known statically"):
         fn.get_concrete_function()
+
+
+# ----------------------------------------------------------------------
+# A grid of one cell never mixes: refused before any work
+# ----------------------------------------------------------------------
+def _state(layer):
+    return layer.generator.state.numpy().tolist()
+
+
+ONE_CELL = r"`mask_patch_size` must be smaller than the image height or width.*at least 2 cells.*"
+
+
+@pytest.mark.parametrize("size", [32, 16])
+def test_default_cells_on_small_images_are_refused_before_work(size):
+    layer = MaskMix(num_classes=3, seed=0)  # mask_patch_size=32, patch_size=16
+    images = np.zeros((4, size, size, 3), np.float32)
+    match = ONE_CELL + rf"Received: mask_patch_size=32 and images of size {size}x{size} \(a 1x1 grid\)"
+    before = _state(layer)
+    with pytest.raises(ValueError, match=match):
+        layer(images, np.arange(4) % 3)
+    with pytest.raises(ValueError, match=match):
+        layer.sample_plan(images)
+    with pytest.raises(ValueError, match=match):
+        tf.function(lambda x: layer(x))(tf.constant(images))
+    assert _state(layer) == before, "the layer sampled before refusing its input"
+
+
+def test_the_message_says_what_to_pass_for_cifar_sized_images():
+    with pytest.raises(ValueError, match=r"For 32x32 images pass e\.g\. mask_patch_size=8 with patch_size=4"):
+        MaskMix().sample_plan(np.zeros((2, 32, 32, 3), np.float32))
+    # ... and that works: a 4x4 grid that mixes.
+    plan = MaskMix(mask_patch_size=8, patch_size=4, seed=0).sample_plan(np.zeros((8, 32, 32, 3), np.float32))
+    assert plan.lam.numpy().min() < 1.0
+
+
+def test_a_one_cell_member_of_random_mix_choice_is_refused():
+    mixer = kmix.layers.RandomMixChoice([kmix.layers.CutMix(), MaskMix()], num_classes=3, seed=0)
+    images = np.zeros((4, 32, 32, 3), np.float32)
+    before = _state(mixer)
+    with pytest.raises(ValueError, match=ONE_CELL + r"mask_patch_size=32 and images of size 32x32"):
+        mixer(images, np.arange(4) % 3)
+    with pytest.raises(ValueError, match=ONE_CELL):
+        mixer.sample_plan(images)
+    assert _state(mixer) == before
+
+
+def test_two_cells_are_enough():
+    # 48x32 with 32-pixel cells: a 2x1 grid, cropped.
+    plan = MaskMix(seed=0, lam_scope="sample").sample_plan(np.zeros((64, 48, 32, 3), np.float32))
+    assert plan.mask.shape == (64, 48, 32, 1)
+    assert plan.lam.numpy().min() < 1.0

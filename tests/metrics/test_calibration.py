@@ -4,6 +4,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -99,3 +100,16 @@ def test_errors(fn):
         fn(np.zeros((4, 3), np.float32), np.full((4, 2), 0.5, np.float32))
     with pytest.raises(ValueError, match=r"`num_bins` must be an int >= 1. Received: num_bins=0"):
         fn(np.zeros(4, int), np.full((4, 2), 0.5, np.float32), num_bins=0)
+
+
+@pytest.mark.parametrize("fn", [f for f, _ in FUNCTIONS.values()], ids=list(FUNCTIONS))
+def test_float_class_ids_must_be_whole_numbers(fn):
+    probabilities = softmax(LOGITS[:6])
+    ids = LABELS[:6]
+    np.testing.assert_allclose(fn(ids.astype(np.float32), probabilities), fn(ids, probabilities), atol=1e-7)
+    bad = ids.astype(np.float32) + np.array([0, 0.3, 0, 0, 0, 0], np.float32)
+    with pytest.raises(ValueError, match=r"Float `labels` of shape \(B,\) or \(B, 1\) are read as class ids and must hold whole numbers.*Received: labels.shape=\(6,\) with dtype=float32 and values that are not whole numbers, such as \d+\.3"):
+        fn(bad, probabilities)
+    metric = kmix.metrics.ExpectedCalibrationError()
+    with pytest.raises(Exception, match=r"read as class ids and must hold whole numbers"):
+        tf.function(metric.update_state)(tf.constant(bad), tf.constant(probabilities))

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -225,3 +226,102 @@ def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(
         cwd=str(__import__("pathlib").Path(__file__).parents[2]),
     )
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+# One step, one plan: a MixingModel with a mixer must not hold a mixing layer too.
+def layer_in_graph_model(mixer):
+    inputs = keras.Input((H, H, K))
+    mixed = kmix.layers.MixUp(seed=0, name="inner_mixup")(inputs)
+    shares = keras.layers.GlobalAveragePooling2D()(mixed)
+    shares = shares + 0.0 * keras.layers.Dense(K)(shares)
+    return kmix.models.MixingModel(inputs, shares, mixer=mixer)
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["graph", "eager"])
+def test_a_mixer_and_a_mixing_layer_in_the_graph_are_refused_at_the_first_step(eager):
+    images, labels = colour_batch(8)
+    model = layer_in_graph_model(kmix.layers.CutMix(num_classes=K, seed=1, name="step_cutmix"))
+    model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), run_eagerly=eager)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    with pytest.raises(ValueError, match=r"MixingModel '.*' mixes every batch in its train step with mixer='step_cutmix' \(CutMix\), and its graph also holds the mixing layer 'inner_mixup' \(MixUp\), which would mix the images a second time"):
+        model.fit(images, labels, verbose=0)
+    for w, b in zip(model.trainable_weights, before):
+        np.testing.assert_array_equal(w.numpy(), b)
+    # Outside the train step the model is an ordinary functional model.
+    assert model(images, training=True).shape == (8, K)
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["graph", "eager"])
+def test_a_mixing_layer_in_the_graph_of_a_model_without_mixer_mixes_the_step(eager):
+    images, labels = colour_batch(8)
+    model = layer_in_graph_model(None)
+    model.compile(optimizer="sgd", loss=PixelShareGap(), run_eagerly=eager)
+    # The loss reads the layer's plan: the labels follow the pixels.
+    assert max(model.fit(images, labels, epochs=2, verbose=0).history["loss"]) < 1e-5
+
+
+# A mixer hands plain Keras losses soft targets: the sparse cross-entropy is refused.
+SPARSE_LOSSES = {
+    "string": "sparse_categorical_crossentropy",
+    "instance": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "function": keras.losses.sparse_categorical_crossentropy,
+}
+SPARSE_MESSAGE = (
+    r"hands a plain Keras loss the mixed soft targets .* of its mixer CutMix, float32 \(B, K\), "
+    r"and the sparse categorical cross-entropy expects class ids \(B,\)\. Compile with a kmix "
+    r"loss such as `kmix.losses.MixupCrossentropy\(\)` .* or with \"categorical_crossentropy\".* "
+    r"Received: loss="
+)
+
+
+@pytest.mark.parametrize("form", list(SPARSE_LOSSES))
+def test_sparse_crossentropy_is_refused_at_compile(form):
+    model = share_model(MIXERS["CutMix"](), trainable=True)
+    with pytest.raises(ValueError, match="MixingModel " + SPARSE_MESSAGE):
+        model.compile(optimizer="sgd", loss=SPARSE_LOSSES[form])
+    with pytest.raises(ValueError, match=SPARSE_MESSAGE):
+        model.compile("sgd", SPARSE_LOSSES[form])  # positional loss
+
+
+@pytest.mark.parametrize("form", list(SPARSE_LOSSES))
+def test_sparse_crossentropy_without_mixer_is_accepted(form):
+    images, labels = colour_batch(8)
+    model = share_model(None, trainable=True)
+    model.compile(optimizer="sgd", loss=SPARSE_LOSSES[form])
+    assert np.isfinite(model.fit(images, labels, verbose=0).history["loss"][0])
+
+
+def test_sparse_crossentropy_is_refused_at_the_first_step_when_the_mixer_comes_after_compile():
+    images, labels = colour_batch(8)
+    model = share_model(None, trainable=True)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.mixer = MIXERS["CutMix"]()
+    with pytest.raises(ValueError, match=SPARSE_MESSAGE + r"'sparse_categorical_crossentropy'"):
+        model.fit(images, labels, verbose=0)
+
+
+def test_vit_refuses_the_sparse_crossentropy_only_with_a_mixer():
+    def vit(mixer):
+        return kmix.models.ViT(image_size=8, patch_size=4, num_classes=2, dim=8, depth=1,
+                               num_heads=1, mixer=mixer, seed=0)
+
+    with pytest.raises(ValueError, match="ViT " + SPARSE_MESSAGE):
+        vit(kmix.layers.CutMix(num_classes=2)).compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model = vit(None)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.random((4, 8, 8, 3), dtype=np.float32), np.arange(4) % 2, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_a_loaded_model_is_compiled_from_its_config(tmp_path):
+    # MixingMixin overrides `compile` (for the check above); loading still compiles.
+    model = share_model(MIXERS["CutMix"](), trainable=True)
+    model.compile(optimizer="adam", loss=kmix.losses.MixupCrossentropy(from_logits=False))
+    model.save(tmp_path / "m.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert not [w for w in caught if "compile()" in str(w.message)]
+    assert loaded.compiled and isinstance(loaded.loss, kmix.losses.MixupCrossentropy)
+    assert isinstance(loaded.optimizer, keras.optimizers.Adam)

@@ -161,3 +161,65 @@ def test_out_of_range_ids_under_xla_give_nan_not_a_silent_zero_row():
     fn = tf.function(lambda y: kmix.ops.mix_labels(y, plan, num_classes=3), jit_compile=True)
     out = fn(tf.constant([0, 7])).numpy()
     assert np.all(np.isfinite(out[0])) and np.all(np.isnan(out[1]))
+
+
+# Float class ids: whole numbers are ids (Keras casts integer ids to float
+# before a loss); anything else is refused, never rounded.
+FLOAT_IDS = r"Float `labels` of shape \(B,\) or \(B, 1\) are read as class ids and must hold whole numbers.*soft labels must have shape \(B, K\)"
+
+
+@pytest.mark.parametrize("labels", [np.array([0.0, 2.0, 1.0], np.float32), np.array([[0.0], [2.0], [1.0]]),
+                                    tf.constant([0.0, 2.0, 1.0], tf.bfloat16)])
+def test_float_labels_holding_whole_numbers_are_class_ids(labels):
+    out = kmix.ops.one_hot_labels(labels, num_classes=3).numpy()
+    np.testing.assert_array_equal(out, np.eye(3, dtype=np.float32)[[0, 2, 1]])
+
+
+@pytest.mark.parametrize("bad", [0.3, 1.7, float("nan"), float("inf")])
+def test_float_ids_that_are_not_whole_numbers_are_refused(bad):
+    plan = _plan([1, 2, 0], [0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match=FLOAT_IDS + r".* Received: labels.shape=\(3,\) with dtype=float32 and values that are not whole numbers, such as " + str(bad)):
+        kmix.ops.mix_labels(np.array([0.0, bad, 1.0], np.float32), plan, num_classes=3)
+    with pytest.raises(ValueError, match=FLOAT_IDS + r".* Received: labels.shape=\(3, 1\)"):
+        kmix.ops.one_hot_labels(np.array([[0.0], [bad], [1.0]]), num_classes=3)
+
+
+def test_float_ids_that_are_not_whole_numbers_in_a_layer_eager_graph_and_tf_data():
+    images = np.zeros((4, 8, 8, 3), np.float32)
+    labels = np.array([0.3, 1.0, 2.0, 0.0], np.float32)
+    layer = kmix.layers.MixUp(num_classes=3)
+    with pytest.raises(ValueError, match=FLOAT_IDS):
+        layer(images, labels)
+    fn = tf.function(lambda x, y: layer(x, y))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=FLOAT_IDS):
+        fn(images, labels)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4).map(kmix.layers.MixUp(num_classes=3))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=FLOAT_IDS):
+        list(ds)
+
+
+def test_float_ids_that_are_not_whole_numbers_under_xla_give_nan():
+    fn = tf.function(lambda y: kmix.ops.one_hot_labels(y, num_classes=3), jit_compile=True)
+    out = fn(tf.constant([0.0, 0.3, 1.7, 2.0])).numpy()
+    assert np.all(np.isnan(out[1])) and np.all(np.isnan(out[2]))
+    np.testing.assert_array_equal(out[[0, 3]], np.eye(3, dtype=np.float32)[[0, 2]])
+
+
+def test_numpy_integer_num_classes():
+    plan = _plan([1, 0], [0.75, 0.25])
+    a = kmix.ops.mix_labels(np.array([0, 2]), plan, num_classes=np.int64(3))
+    b = kmix.ops.mix_labels(np.array([0, 2]), plan, num_classes=3)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(
+        kmix.ops.token_mask(tf.ones((1, 8, 8, 1)), np.int64(4)).numpy(), kmix.ops.token_mask(tf.ones((1, 8, 8, 1)), 4).numpy()
+    )
+    np.testing.assert_array_equal(
+        kmix.ops.sample_beta((4,), alpha=np.float32(0.5), seed=np.int64(1)).numpy(),
+        kmix.ops.sample_beta((4,), alpha=0.5, seed=1).numpy(),
+    )
+
+
+@pytest.mark.parametrize("alpha", [float("inf"), np.float32("nan")])
+def test_sample_beta_refuses_non_finite_alpha(alpha):
+    with pytest.raises(ValueError, match=r"`alpha` must be a finite float > 0\. Received: alpha="):
+        kmix.ops.sample_beta((4,), alpha=alpha, seed=0)
