@@ -2,7 +2,6 @@
 
 import tensorflow as tf
 
-from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import is_real_scalar
@@ -15,23 +14,30 @@ PARTNER_MODES = ("permute", "flip", "roll")
 _NUM_PROPOSALS = 8
 
 
-def _log_gamma_sample(shape, concentration, seed):
-    """log of Gamma(concentration, 1) draws, built from normals and uniforms.
+def _log_gamma_sample(concentration, uniforms):
+    """log of Gamma(concentration, 1) draws, built from uniform draws.
 
     Marsaglia & Tsang (2000) for a shape >= 1 with a fixed number of vectorised
     proposals; shapes below 1 use the boost `G(a) = G(a + 1) * U ** (1 / a)`,
     carried out in log space so that tiny shapes do not underflow.
+
+    Args:
+        concentration: float32 tensor of the output's shape `S`.
+        uniforms: float32 uniforms in `[0, 1)` of shape `S + (2 * P + 1,)`,
+            `P = _NUM_PROPOSALS`: the proposals' normals (through the inverse
+            normal CDF), their acceptance uniforms, and the boost uniform. One
+            random op feeds all of them: under XLA each random op expands to
+            hundreds of instructions.
     """
-    concentration = tf.broadcast_to(tf.cast(concentration, tf.float32), shape)
     small = concentration < 1.0
     boosted = tf.where(small, concentration + 1.0, concentration)
     d = boosted - 1.0 / 3.0
     c = 1.0 / tf.sqrt(9.0 * d)
 
-    seed_normal, seed_uniform, seed_boost = split_seed(seed, 3)
-    proposal_shape = tf.concat([shape, [_NUM_PROPOSALS]], axis=0)
-    x = tf.random.stateless_normal(proposal_shape, seed_normal)
-    u = 1.0 - tf.random.stateless_uniform(proposal_shape, seed_uniform)  # (0, 1]
+    # Normals by the inverse CDF of uniforms kept inside (0, 1).
+    tiny = 1e-7
+    x = tf.math.ndtri(tf.clip_by_value(uniforms[..., :_NUM_PROPOSALS], tiny, 1.0 - tiny))
+    u = 1.0 - uniforms[..., _NUM_PROPOSALS:2 * _NUM_PROPOSALS]  # (0, 1]
     d_ = d[..., None]
     v = 1.0 + c[..., None] * x
     v3 = v * v * v
@@ -46,7 +52,7 @@ def _log_gamma_sample(shape, concentration, seed):
     any_accepted = tf.reduce_any(accept, axis=-1)
     log_value = tf.math.log(d) + tf.math.log(tf.where(any_accepted, chosen, 1.0))
 
-    boost_u = 1.0 - tf.random.stateless_uniform(shape, seed_boost)
+    boost_u = 1.0 - uniforms[..., 2 * _NUM_PROPOSALS]  # (0, 1]
     log_boost = tf.math.log(boost_u) / concentration
     return tf.where(small, log_value + log_boost, log_value)
 
@@ -86,9 +92,12 @@ def sample_beta(shape, alpha, seed, beta=None):
         beta = check_positive(beta, "beta")
     seed = to_seed_tensor(seed)
     shape = tf.convert_to_tensor(shape, tf.int32)
-    seed_x, seed_y = split_seed(seed, 2)
-    log_x = _log_gamma_sample(shape, alpha, seed_x)
-    log_y = _log_gamma_sample(shape, beta, seed_y)
+    # One uniform draw for both gammas: (2,) + shape + (2 * P + 1,).
+    uniforms = tf.random.stateless_uniform(
+        tf.concat([[2], shape, [2 * _NUM_PROPOSALS + 1]], axis=0), seed
+    )
+    log_x = _log_gamma_sample(tf.broadcast_to(tf.cast(alpha, tf.float32), shape), uniforms[0])
+    log_y = _log_gamma_sample(tf.broadcast_to(tf.cast(beta, tf.float32), shape), uniforms[1])
     return tf.sigmoid(log_x - log_y)
 
 

@@ -102,7 +102,44 @@ def to_seed_tensor(seed, name="seed"):
     return tf.cast(seed, tf.int32)
 
 
+_MASK32 = 0xFFFFFFFF
+_GOLDEN32 = 0x9E3779B9
+
+
+def _mix32(x):
+    """MurmurHash3's 32-bit finaliser on int64 tensors holding 32-bit values."""
+    xor, shift, mask = tf.bitwise.bitwise_xor, tf.bitwise.right_shift, tf.bitwise.bitwise_and
+    x = mask(xor(x, shift(x, 16)) * 0x85EBCA6B, _MASK32)
+    x = mask(xor(x, shift(x, 13)) * 0xC2B2AE35, _MASK32)
+    return xor(x, shift(x, 16))
+
+
 def split_seed(seed, num):
-    """Splits a `(2,)` seed into `num` independent `(2,)` seeds (a Python list)."""
-    seeds = tf.random.experimental.stateless_split(seed, num=num)
-    return [seeds[i] for i in range(num)]
+    """Splits a `(2,)` seed into `num` independent `(2,)` seeds (a Python list).
+
+    Each child is an integer hash of the parent and the child's position
+    (MurmurHash3's finaliser over both words), so children of children never
+    collide with their uncles. TensorFlow's stateless ops scramble every seed
+    through a Philox round before use (`StatelessRandomGetKeyCounter`), so
+    distinct seeds give independent streams. Unlike
+    `tf.random.experimental.stateless_split`, which draws the children with a
+    Philox random op, this is a few integer ops: a mixing plan splits its seed
+    several times, and under XLA every random op is expanded into hundreds of
+    instructions, which doubled the compile time of a mixer's step.
+
+    Args:
+        seed: int32 or int64 tensor `(2,)`.
+        num: int, the number of children.
+
+    Returns:
+        A list of `num` int32 tensors `(2,)`.
+    """
+    xor, mask = tf.bitwise.bitwise_xor, tf.bitwise.bitwise_and
+    words = mask(tf.cast(seed, tf.int64), _MASK32)
+    salt = mask(tf.range(1, num + 1, dtype=tf.int64) * _GOLDEN32, _MASK32)  # (num,)
+    first = _mix32(xor(words[0], salt))
+    second = _mix32(xor(words[1], _mix32(mask(first + salt, _MASK32))))
+    children = tf.stack([first, second], axis=1)  # (num, 2), values in [0, 2**32)
+    # Back to int32 bits (two's complement), as the stateless ops take them.
+    children = tf.cast(tf.where(children >= 2**31, children - 2**32, children), tf.int32)
+    return [children[i] for i in range(num)]
