@@ -4,6 +4,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
@@ -13,6 +14,25 @@ from tests import hypothesis_profiles  # noqa: E402
 # hypothesis's pytest plugin loads after this) or HYPOTHESIS_PROFILE asks for
 # the wider search; see tests/hypothesis_profiles.py.
 settings.load_profile(hypothesis_profiles.active_profile())
+
+
+# Two logical CPU devices for the whole session, so that MirroredStrategy tests
+# run in this process (devices can only be split before TensorFlow starts: no
+# test may run a TensorFlow op before this line). Ops are placed on /cpu:0
+# unless a strategy says otherwise.
+_CPU = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+@pytest.fixture(scope="session")
+def two_cpus():
+    """The session's `tf.distribute.MirroredStrategy` over its two logical CPUs.
+
+    One strategy for every test: strategies created one after the other in a
+    process reuse collective instance keys, and the second one's all-reduce
+    then aborts ("Shape mismatch in the collective instance").
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
 def pytest_configure(config):

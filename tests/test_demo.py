@@ -6,7 +6,7 @@ from kmix import demo
 
 
 @pytest.mark.slow
-def test_main_job_quick_mode_writes_the_table_and_both_pictures(tmp_path):
+def test_main_job_quick_mode_writes_the_table_and_both_pictures(tmp_path, capsys):
     chosen = ["none", "CutMix", "TransMix", "Decoupled Mixup"]
     assert demo.main(["--quick", "--out", str(tmp_path), "--methods", ",".join(chosen)]) == 0
     text = (tmp_path / "results.md").read_text()
@@ -14,6 +14,8 @@ def test_main_job_quick_mode_writes_the_table_and_both_pictures(tmp_path):
         assert f"| {name} |" in text
     assert "| MixUp |" not in text
     assert "ECE (%)" in text
+    assert text.startswith(demo.SMOKE_TEST_NOTE)
+    assert "not results" in capsys.readouterr().out
     for picture in ("gallery.png", "gallery_cutmix.png", "reliability.png"):
         data = (tmp_path / picture).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000

@@ -1,8 +1,5 @@
 """TransMixLabels, ProgressiveAttentionLabels, TokenLabelAlignment through the mixin."""
 
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -106,10 +103,17 @@ def test_training_labels_are_the_refined_ones_eager(kind):
     x, y = data()
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert len(log) == 2
+    mixed_steps = 0
     for step in log:
         assert step["gap"].max() < 1e-6
-        # The refinement changed the labels (attention differs from area).
-        assert np.abs(step["lam"] - step["area"]).max() > 1e-2
+        mixed = step["area"] < 1.0  # a plan may keep every cell of a row
+        if mixed.any():
+            mixed_steps += 1
+            # The refinement changed the labels (attention differs from area).
+            assert np.abs(step["lam"] - step["area"])[mixed].max() > 1e-2
+        else:
+            np.testing.assert_allclose(step["lam"], 1.0)  # nothing mixed, nothing refined
+    assert mixed_steps >= 1
 
 
 @pytest.mark.slow
@@ -117,7 +121,7 @@ def test_training_labels_are_the_refined_ones_eager(kind):
 def test_fit_under_xla_with_refined_labels(kind):
     mixer, label_layer = SETUPS[kind]()
     model = vit(mixer, label_layer, depth=2 if kind == "tl_align" else 1, drop_path_rate=0.1)
-    model.compile(optimizer="adam", loss=RefinedLamGap(kind), jit_compile=True)
+    model.compile(optimizer="sgd", loss=RefinedLamGap(kind), jit_compile=True)
     x, y = data(16)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     # CE alone is below log(3) + a margin; any lam gap would add 1e3 * gap.
@@ -320,35 +324,15 @@ def test_label_layer_with_a_clean_logits_loss_raises():
         model.fit(*data(), verbose=0)
 
 
-MIRRORED = textwrap.dedent(
-    """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import numpy as np
-    from tests.layers.test_label_layers import SETUPS, RefinedLamGap, data, vit
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(two_cpus):
     x, y = data(16)
     for kind in SETUPS:
-        with strategy.scope():
+        with two_cpus.scope():
             mixer, label_layer = SETUPS[kind]()
             model = vit(mixer, label_layer, depth=1, drop_path_rate=0.1)
             # XLA is tested on one device (test_fit_under_xla_with_refined_labels):
             # TF cannot jit-compile a step that reads per-replica variables.
-            model.compile(optimizer="adam", loss=RefinedLamGap(kind), jit_compile=False)
+            model.compile(optimizer="sgd", loss=RefinedLamGap(kind), jit_compile=False)
         history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
         assert max(history.history["loss"]) < 2.0, (kind, history.history)
-    print("OK")
-    """
-)
-
-
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus():
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=600,
-        cwd=str(__import__("pathlib").Path(__file__).parents[2]),
-    )
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]

@@ -1,10 +1,6 @@
 """Shared helpers of the loss tests: a fake training step, tiny models, strategy runs."""
 
 import contextlib
-import pathlib
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -14,7 +10,6 @@ import kmix
 from kmix import _context
 from kmix.plan import MixPlan
 
-REPO = pathlib.Path(__file__).parents[2]
 
 
 class Source:
@@ -62,32 +57,12 @@ def plain_model(num_classes=4, size=8):
     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
 
 
-MIRRORED = textwrap.dedent(
-    """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import numpy as np, keras, kmix
-    from tests.losses.helpers import tiny_data, tiny_model
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def fit_mirrored(strategy, make_loss):
+    """Fits a tiny MixingModel with the loss `make_loss()` builds under `strategy`
+    (a MirroredStrategy over two logical CPUs, from the `two_cpus` fixture)."""
     with strategy.scope():
         model = tiny_model(kmix.layers.MixUp(num_classes=4, seed=1))
-        model.compile(optimizer="sgd", loss=LOSS)
+        model.compile(optimizer="sgd", loss=make_loss())
     images, labels = tiny_data(16)
     history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
-    print("OK")
-    """
-)
-
-
-def run_mirrored(loss_source):
-    """Fits a tiny MixingModel with `loss_source` (Python text) under MirroredStrategy
-    on two logical CPUs, in a subprocess (logical devices must be set before TF starts)."""
-    script = MIRRORED.replace("LOSS", loss_source)
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=str(REPO)
-    )
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]

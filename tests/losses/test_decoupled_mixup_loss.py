@@ -200,5 +200,5 @@ def test_the_loss_in_fit_is_the_function_on_the_step_plan():
 
 
 @pytest.mark.slow
-def test_fits_under_mirrored_strategy():
-    helpers.run_mirrored("kmix.losses.DecoupledMixupLoss()")
+def test_fits_under_mirrored_strategy(two_cpus):
+    helpers.fit_mirrored(two_cpus, lambda: kmix.losses.DecoupledMixupLoss())

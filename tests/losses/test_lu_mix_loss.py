@@ -135,5 +135,5 @@ def test_errors():
             kmix.losses.LUMixLoss()(np.array([0, 1]), np.zeros((2, 4), np.float32))
 
 
-def test_fits_under_mirrored_strategy():
-    helpers.run_mirrored("kmix.losses.LUMixLoss(noise='gaussian')")
+def test_fits_under_mirrored_strategy(two_cpus):
+    helpers.fit_mirrored(two_cpus, lambda: kmix.losses.LUMixLoss(noise="gaussian"))

@@ -251,8 +251,8 @@ def test_the_loss_in_fit_uses_the_recorded_mixes():
 
 
 @pytest.mark.slow
-def test_fits_under_mirrored_strategy():
-    helpers.run_mirrored("kmix.losses.RankMixupLoss(mode='mndcg', num_mixes=2)")
+def test_fits_under_mirrored_strategy(two_cpus):
+    helpers.fit_mirrored(two_cpus, lambda: kmix.losses.RankMixupLoss(mode="mndcg", num_mixes=2))
 
 
 def test_mrl_on_probabilities():

@@ -147,7 +147,7 @@ def test_mixing_model_on_a_tapped_backbone_trains_on_refined_labels():
 def test_tapped_backbone_with_tl_align_under_xla():
     model = tapped_model("all", kmix.layers.TokenLabelAlignment(),
                          kmix.layers.CutMix(patch_size=P, num_classes=K, seed=0, lam_scope="sample"))
-    model.compile(optimizer="adam", loss=RefinedLamGap("tl_align"), jit_compile=True)
+    model.compile(optimizer="sgd", loss=RefinedLamGap("tl_align"), jit_compile=True)
     history = model.fit(images(8), np.arange(8) % K, batch_size=4, verbose=0)
     assert max(history.history["loss"]) < 2.0, history.history
 
@@ -159,34 +159,11 @@ def test_tap_config_round_trip():
     assert clone.get_config()["backbone"]["config"] == tap.get_config()["backbone"]["config"]
 
 
-MIRRORED = """
-import os
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import numpy as np, kmix
-from tests.models.test_attention_tap import tapped_model, images, P, K
-from tests.layers.test_label_layers import RefinedLamGap
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-with strategy.scope():
-    model = tapped_model("all", kmix.layers.TokenLabelAlignment(),
-                         kmix.layers.CutMix(patch_size=P, num_classes=K, seed=0, lam_scope="sample"))
-    model.compile(optimizer="adam", loss=RefinedLamGap("tl_align"), jit_compile=False)
-history = model.fit(images(16), np.arange(16) % K, batch_size=8, verbose=0)
-assert max(history.history["loss"]) < 2.0, history.history
-print("OK")
-"""
-
-
 @pytest.mark.slow
-def test_tapped_backbone_with_tl_align_under_mirrored_strategy():
-    import pathlib
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=600,
-        cwd=str(pathlib.Path(__file__).parents[2]),
-    )
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+def test_tapped_backbone_with_tl_align_under_mirrored_strategy(two_cpus):
+    with two_cpus.scope():
+        model = tapped_model("all", kmix.layers.TokenLabelAlignment(),
+                             kmix.layers.CutMix(patch_size=P, num_classes=K, seed=0, lam_scope="sample"))
+        model.compile(optimizer="sgd", loss=RefinedLamGap("tl_align"), jit_compile=False)
+    history = model.fit(images(16), np.arange(16) % K, batch_size=8, verbose=0)
+    assert max(history.history["loss"]) < 2.0, history.history

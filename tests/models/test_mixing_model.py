@@ -1,8 +1,5 @@
 """MixingModel / MixingMixin: in-graph mixing inside fit."""
 
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import keras
@@ -194,38 +191,17 @@ def test_mixer_must_be_a_kmix_mixer():
         kmix.models.MixingModel(inputs, inputs, mixer=keras.layers.Dense(2))
 
 
-MIRRORED = textwrap.dedent(
-    """
-    import os
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import numpy as np, keras
-    from tests.models.test_mixing_model import PixelShareGap, colour_batch, share_model, MIXERS
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(two_cpus):
+    with two_cpus.scope():
         model = share_model(MIXERS["CutMix"](), trainable=True)
         model.compile(optimizer="sgd", loss=PixelShareGap())
     images, labels = colour_batch(16)
     history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
     assert max(history.history["loss"]) < 1e-5, history.history
-    seeds = strategy.run(lambda: model._step_seed())
-    per_replica = [tuple(s.numpy()) for s in strategy.experimental_local_results(seeds)]
+    seeds = two_cpus.run(lambda: model._step_seed())
+    per_replica = [tuple(s.numpy()) for s in two_cpus.experimental_local_results(seeds)]
     assert len(set(per_replica)) == 2, per_replica
-    print("OK")
-    """
-)
-
-
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch():
-    # Logical devices must be configured before TensorFlow starts: a subprocess.
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=300,
-        cwd=str(__import__("pathlib").Path(__file__).parents[2]),
-    )
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
 
 
 # One step, one plan: a MixingModel with a mixer must not hold a mixing layer too.
