@@ -165,6 +165,27 @@ class MixingMixin:
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds the optimizer's and the compiled metrics' variables
+        # before tracing only under a distribution strategy; otherwise they
+        # are created inside the first trace of the train step, and
+        # `tf.function` then traces the whole step a second time. A mixing
+        # step is large (mixer, model, label layer, loss), so build first,
+        # exactly as Keras does under a strategy: the first step's tracing
+        # time halves and nothing else changes.
+        if getattr(self, "_distribute_strategy", "absent") is not None or self.run_eagerly:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        self._distribute_strategy = tf.distribute.get_strategy()
+        try:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        except Exception:  # noqa: BLE001
+            # Building ahead is only a saving. Whatever fails in this symbolic
+            # pass (labels the loss refuses, a loss that needs a real step)
+            # fails again in the first step, with that step's own message.
+            pass
+        finally:
+            self._distribute_strategy = None
+
     def _check_soft_target_losses(self, loss):
         """Refuses plain Keras losses that take class ids: they get soft targets."""
         sparse = [l for l in _flat_losses(loss) if _takes_class_ids(l)]

@@ -301,3 +301,31 @@ def test_a_loaded_model_is_compiled_from_its_config(tmp_path):
     assert not [w for w in caught if "compile()" in str(w.message)]
     assert loaded.compiled and isinstance(loaded.loss, kmix.losses.MixupCrossentropy)
     assert isinstance(loaded.optimizer, keras.optimizers.Adam)
+
+
+def test_the_train_and_test_steps_are_traced_once_without_a_strategy():
+    # Keras creates the optimizer's and the metrics' variables inside the
+    # first trace when no strategy is set, and tf.function then traces the
+    # whole step again; MixingModel builds them first, as under a strategy.
+    images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
+    labels = np.arange(16) % 3
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = kmix.models.MixingModel(inputs, outputs, mixer=kmix.layers.CutMix(num_classes=3, seed=0))
+    model.compile(optimizer="adam", loss=kmix.losses.MixupCrossentropy(), metrics=["accuracy"])
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = model.train_step, model.test_step
+
+    def counted(kind, step):
+        def run(data):
+            traces[kind] += 1
+            return step(data)
+        return run
+
+    model.train_step = counted("train", train_step)
+    model.test_step = counted("test", test_step)
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0,
+                        validation_data=(images, labels))
+    assert traces == {"train": 1, "test": 1}
+    assert model.optimizer.iterations.numpy() == 4
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
