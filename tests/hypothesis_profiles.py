@@ -11,6 +11,11 @@ random draws each run and `EXPLORE_FACTOR` times as many examples per test.
 
 Tests state their example count through `examples(n)` so that it scales with
 the profile (a plain `@settings(max_examples=n)` would pin it in both).
+
+Importing this module loads the active profile (tests/conftest.py imports it
+first thing); it is also a pytest plugin (`-p tests.hypothesis_profiles`), so
+that tests/test_hypothesis_profiles.py can check the command-line opt-in in a
+subprocess that does not start TensorFlow.
 """
 
 import os
@@ -33,3 +38,8 @@ def active_profile():
 def examples(n):
     """`n` examples under the default profile, `EXPLORE_FACTOR * n` under "explore"."""
     return n * EXPLORE_FACTOR if settings.default is settings.get_profile(EXPLORE) else n
+
+
+# Hypothesis's own pytest plugin loads `--hypothesis-profile` in
+# `pytest_configure`, after this import, so the command line wins.
+settings.load_profile(active_profile())

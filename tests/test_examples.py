@@ -4,8 +4,10 @@ import importlib.util
 import os
 import pathlib
 import re
+import runpy
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -76,11 +78,34 @@ def test_example_header_is_keras_io_style(script):
     assert '"""\n## ' in text, f"{script.name} has no ## section cells"
 
 
-def _run_quick_and_check(script, tmp_path):
+def _run_in_process(script, out, cwd, monkeypatch, capsys):
+    """Runs `script` as `__main__` in this process, as `python script --out out` would.
+
+    TensorFlow and kmix are already imported here, which saves each example a
+    fresh interpreter's start-up; the tfds tests below still use a subprocess
+    (the tfds tests below use subprocesses where a fresh interpreter matters).
+    """
+    monkeypatch.setenv("KMIX_EXAMPLE_STEPS", "2")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [str(script), "--out", str(out)])
+    capsys.readouterr()
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+        returncode = 0
+    except SystemExit as exit_:
+        returncode = exit_.code or 0
+    captured = capsys.readouterr()
+    return types.SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
+
+
+def _run_quick_and_check(script, tmp_path, monkeypatch=None, capsys=None):
     out = tmp_path / "out"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    result = _run(script, out, cwd)
+    if monkeypatch is None:
+        result = _run(script, out, cwd)
+    else:
+        result = _run_in_process(script, out, cwd, monkeypatch, capsys)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = _written_files(result, out)
     assert written, f"{script.name} announced no files:\n{result.stdout[-2000:]}"
@@ -94,8 +119,8 @@ QUICK = [path for path in EXAMPLES if path.name != "tfds_pipeline.py"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", QUICK, ids=[path.stem for path in QUICK])
-def test_example_runs_in_quick_mode(script, tmp_path):
-    _run_quick_and_check(script, tmp_path)
+def test_example_runs_in_quick_mode(script, tmp_path, monkeypatch, capsys):
+    _run_quick_and_check(script, tmp_path, monkeypatch, capsys)
 
 
 @pytest.mark.slow
@@ -103,14 +128,16 @@ def test_example_runs_in_quick_mode(script, tmp_path):
     importlib.util.find_spec("tensorflow_datasets") is None,
     reason="tensorflow-datasets is optional (kmix[datasets]); the no-tfds path is tested below",
 )
-def test_tfds_example_builds_then_reads_a_prepared_dataset_by_name(tmp_path):
+def test_tfds_example_builds_then_reads_a_prepared_dataset_by_name(tmp_path, monkeypatch, capsys):
     # The quick run builds kmix_digits under <out>/tensorflow_datasets; the
     # second run loads it as a user loads a real prepared dataset, by
     # --dataset/--data-dir, without building anything.
     script = REPO / "examples" / "tfds_pipeline.py"
-    _run_quick_and_check(script, tmp_path)
+    _run_quick_and_check(script, tmp_path, monkeypatch, capsys)
     data_dir = tmp_path / "out" / "tensorflow_datasets"
     assert (data_dir / "kmix_digits").is_dir()
+    # A fresh interpreter, as a user's later run: the builder class the
+    # first run registered is not registered there.
     second = _run(
         script, tmp_path / "second", tmp_path,
         extra_args=("--dataset", "kmix_digits", "--data-dir", str(data_dir)),

@@ -49,11 +49,17 @@ def test_explore_profile_probe():
 
 
 def test_explore_profile_is_opt_in_and_wider():
+    # The profile module loads the default exactly as tests/conftest.py does
+    # (by being imported, here as a plugin), then hypothesis's plugin applies
+    # the command line; without tests/conftest.py, TensorFlow never starts.
     root = pathlib.Path(__file__).parent.parent
     env = dict(os.environ)
     env.pop("HYPOTHESIS_PROFILE", None)
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            f"{pathlib.Path(__file__)}::test_explore_profile_probe"]
-    args.append("--hypothesis-profile=explore")
-    result = subprocess.run(args, env=env, capture_output=True, text=True, cwd=root)
-    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
+    probe = f"{pathlib.Path(__file__)}::test_explore_profile_probe"
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+            "--noconftest", "-p", "tests.hypothesis_profiles", probe]
+    explore = subprocess.run(base + ["--hypothesis-profile=explore"], env=env,
+                             capture_output=True, text=True, cwd=root)
+    assert explore.returncode == 0 and "1 passed" in explore.stdout, explore.stdout + explore.stderr
+    default = subprocess.run(base, env=env, capture_output=True, text=True, cwd=root)
+    assert default.returncode == 0 and "1 skipped" in default.stdout, default.stdout + default.stderr
