@@ -9,6 +9,7 @@ from kmix.metrics.expected_calibration_error import ExpectedCalibrationError
 from kmix.metrics.calibration import adaptive_calibration_error  # noqa: E402
 from kmix.metrics.calibration import classwise_calibration_error  # noqa: E402
 from kmix.metrics.calibration import expected_calibration_error  # noqa: E402
+from kmix.metrics.temperature_scaling import fit_temperature  # noqa: E402
 
 __all__ = [
     "AdaptiveCalibrationError",
@@ -17,4 +18,5 @@ __all__ = [
     "adaptive_calibration_error",
     "classwise_calibration_error",
     "expected_calibration_error",
+    "fit_temperature",
 ]
