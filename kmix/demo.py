@@ -363,13 +363,8 @@ def results_markdown(rows, header, seeds, quick):
 
 
 def _figure(figsize):
-    """A matplotlib figure drawn off-screen (no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=figsize, dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    """An off-screen matplotlib figure (kmix.visualization's, with its clear ImportError)."""
+    return kmix.visualization._new_figure(figsize, 100)
 
 
 def plot_learning_curves(curves, path, title):
