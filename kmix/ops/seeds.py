@@ -106,12 +106,16 @@ _MASK32 = 0xFFFFFFFF
 _GOLDEN32 = 0x9E3779B9
 
 
-def _mix32(x):
-    """MurmurHash3's 32-bit finaliser on int64 tensors holding 32-bit values."""
+def _mix32(x, c):
+    """MurmurHash3's 32-bit finaliser on int64 tensors holding 32-bit values.
+
+    `c` holds the constants as tensors, made once per `split_seed` call: every
+    Python literal in a traced op becomes a graph node of its own.
+    """
     xor, shift, mask = tf.bitwise.bitwise_xor, tf.bitwise.right_shift, tf.bitwise.bitwise_and
-    x = mask(xor(x, shift(x, 16)) * 0x85EBCA6B, _MASK32)
-    x = mask(xor(x, shift(x, 13)) * 0xC2B2AE35, _MASK32)
-    return xor(x, shift(x, 16))
+    x = mask(xor(x, shift(x, c["16"])) * c["m1"], c["mask"])
+    x = mask(xor(x, shift(x, c["13"])) * c["m2"], c["mask"])
+    return xor(x, shift(x, c["16"]))
 
 
 def split_seed(seed, num):
@@ -135,11 +139,13 @@ def split_seed(seed, num):
         A list of `num` int32 tensors `(2,)`.
     """
     xor, mask = tf.bitwise.bitwise_xor, tf.bitwise.bitwise_and
-    words = mask(tf.cast(seed, tf.int64), _MASK32)
-    salt = mask(tf.range(1, num + 1, dtype=tf.int64) * _GOLDEN32, _MASK32)  # (num,)
-    first = _mix32(xor(words[0], salt))
-    second = _mix32(xor(words[1], _mix32(mask(first + salt, _MASK32))))
+    c = {name: tf.constant(value, tf.int64) for name, value in
+         (("16", 16), ("13", 13), ("m1", 0x85EBCA6B), ("m2", 0xC2B2AE35), ("mask", _MASK32))}
+    word0, word1 = tf.unstack(mask(tf.cast(seed, tf.int64), c["mask"]), num=2)
+    salt = mask(tf.range(1, num + 1, dtype=tf.int64) * _GOLDEN32, c["mask"])  # (num,)
+    first = _mix32(xor(word0, salt), c)
+    second = _mix32(xor(word1, _mix32(mask(first + salt, c["mask"]), c)), c)
     children = tf.stack([first, second], axis=1)  # (num, 2), values in [0, 2**32)
     # Back to int32 bits (two's complement), as the stateless ops take them.
     children = tf.cast(tf.where(children >= 2**31, children - 2**32, children), tf.int32)
-    return [children[i] for i in range(num)]
+    return tf.unstack(children, num=num)
