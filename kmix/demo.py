@@ -281,8 +281,12 @@ _SHOW = {
 }
 
 
-def _signed(value, scale, digits):
-    return f"{value * scale:+.{digits}f}"
+def _difference_text(metric, difference):
+    """`(mean, interval)` of a paired difference as signed text (interval "" when NaN)."""
+    scale, digits = _SHOW[metric][1], 3 if metric == "nll" else 1
+    mean, lo, hi = difference
+    interval = "" if math.isnan(lo) else f" [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+    return f"{mean * scale:+.{digits}f}", interval
 
 
 def read_differences(rows, seeds):
@@ -294,11 +298,10 @@ def read_differences(rows, seeds):
         if name == "none":
             continue
         beyond, within = [], []
-        for metric, (label, scale, unit, higher) in _SHOW.items():
+        for metric, (label, _, unit, higher) in _SHOW.items():
             mean, lo, hi = row["diff"][metric]
-            digits = 3 if metric == "nll" else 1
-            text = (f"{label} {_signed(mean, scale, digits)}{unit} "
-                    f"[{_signed(lo, scale, digits)}, {_signed(hi, scale, digits)}]")
+            mean_text, interval = _difference_text(metric, row["diff"][metric])
+            text = f"{label} {mean_text}{unit}{interval}"
             if lo > 0 or hi < 0:
                 better = (mean > 0) == higher
                 beyond.append(f"{text} ({'better' if better else 'worse'})")
@@ -339,13 +342,7 @@ def results_markdown(rows, header, seeds, quick):
     for name, row in rows.items():
         if name == "none":
             continue
-        cells = []
-        for metric, (_, scale, _, _) in _SHOW.items():
-            mean, lo, hi = row["diff"][metric]
-            digits = 3 if metric == "nll" else 1
-            interval = "" if math.isnan(lo) else (
-                f" [{_signed(lo, scale, digits)}, {_signed(hi, scale, digits)}]")
-            cells.append(f"{_signed(mean, scale, digits)}{interval}")
+        cells = ["".join(_difference_text(metric, row["diff"][metric])) for metric in _SHOW]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Temperature scaling (one temperature per run, fitted on the validation split; "
               "accuracy is unchanged):", "",

@@ -40,7 +40,7 @@ def test_main_job_quick_mode_writes_the_tables_and_every_picture(tmp_path, capsy
 
 
 @pytest.mark.slow
-def test_a_reset_model_trains_exactly_as_a_freshly_built_one(tmp_path, monkeypatch):
+def test_a_reset_model_trains_exactly_as_a_freshly_built_one(monkeypatch):
     # Compiling once per method is only sound if seed 1 after seed 0 gives
     # what seed 1 gives on a model that never trained. The reset copies every
     # variable whatever the size, so a one-block ViT shows it at a third of
