@@ -11,8 +11,6 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
     ).strip()
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 import pytest  # noqa: E402
 
 # One fixed, seeded profile unless `--hypothesis-profile=explore` (which
@@ -21,12 +19,22 @@ import pytest  # noqa: E402
 from tests import hypothesis_profiles  # noqa: E402, F401
 
 
-# Two logical CPU devices for the whole session, so that MirroredStrategy tests
-# run in this process (devices can only be split before TensorFlow starts: no
-# test may run a TensorFlow op before this line). Ops are placed on /cpu:0
-# unless a strategy says otherwise.
-_CPU = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
+def _configure_tensorflow():
+    """TensorFlow as every test runs it; called before any test module is imported.
+
+    - Two logical CPU devices for the whole session, so that MirroredStrategy
+      tests run in this process (devices can only be split before TensorFlow
+      runs its first op). Ops are placed on /cpu:0 unless a strategy says
+      otherwise.
+    - No grappler graph optimisation: every test traces small graphs and runs
+      them a few times, so optimising them costs more than it saves. What runs
+      is the graph as traced (grappler only rewrites it into an equivalent one).
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +45,18 @@ def two_cpus():
     process reuse collective instance keys, and the second one's all-reduce
     then aborts ("Shape mismatch in the collective instance").
     """
+    import tensorflow as tf
+
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: slower tests (training runs, examples); run in CI too")
+    # With pytest-xdist (`-n`) the controlling process runs no test: only the
+    # workers (and a run without `-n`) start TensorFlow.
+    controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+    if not controller:
+        _configure_tensorflow()
 
 
 def _cost_rank(item):
@@ -62,5 +77,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _reset_keras_policy():
     yield
+    import keras
+
     keras.config.set_dtype_policy("float32")
     keras.config.set_image_data_format("channels_last")
