@@ -1,11 +1,9 @@
 """Every examples/*.py runs offline in quick mode and writes the files it says it writes."""
 
 import importlib.util
-import os
 import pathlib
 import re
 import runpy
-import subprocess
 import sys
 import types
 
@@ -15,29 +13,6 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))
 WROTE = re.compile(r"^Wrote (.+)$", re.M)
 HEADER_FIELDS = ("Title:", "Author:", "Date created:", "Last modified:", "Description:", "Accelerator: None")
-
-
-def _run(script, out, cwd, extra_env=None, extra_args=()):
-    env = dict(os.environ)
-    env.update(
-        {
-            "KMIX_EXAMPLE_STEPS": "2",
-            "KERAS_BACKEND": "tensorflow",
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in [str(REPO), env.get("PYTHONPATH", "")] if p
-            ),
-        }
-    )
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, str(script), "--out", str(out), *extra_args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
 
 
 def _written_files(result, out):
@@ -78,16 +53,15 @@ def test_example_header_is_keras_io_style(script):
     assert '"""\n## ' in text, f"{script.name} has no ## section cells"
 
 
-def _run_in_process(script, out, cwd, monkeypatch, capsys):
+def _run_in_process(script, out, cwd, monkeypatch, capsys, extra_args=()):
     """Runs `script` as `__main__` in this process, as `python script --out out` would.
 
     TensorFlow and kmix are already imported here, which saves each example a
-    fresh interpreter's start-up; the tfds tests below still use a subprocess
-    (the tfds tests below use subprocesses where a fresh interpreter matters).
+    fresh interpreter's start-up.
     """
     monkeypatch.setenv("KMIX_EXAMPLE_STEPS", "2")
     monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", [str(script), "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", [str(script), "--out", str(out), *extra_args])
     capsys.readouterr()
     try:
         runpy.run_path(str(script), run_name="__main__")
@@ -98,14 +72,11 @@ def _run_in_process(script, out, cwd, monkeypatch, capsys):
     return types.SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
 
 
-def _run_quick_and_check(script, tmp_path, monkeypatch=None, capsys=None):
+def _run_quick_and_check(script, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    if monkeypatch is None:
-        result = _run(script, out, cwd)
-    else:
-        result = _run_in_process(script, out, cwd, monkeypatch, capsys)
+    result = _run_in_process(script, out, cwd, monkeypatch, capsys)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = _written_files(result, out)
     assert written, f"{script.name} announced no files:\n{result.stdout[-2000:]}"
@@ -132,30 +103,37 @@ def test_tfds_example_builds_then_reads_a_prepared_dataset_by_name(tmp_path, mon
     # The quick run builds kmix_digits under <out>/tensorflow_datasets; the
     # second run loads it as a user loads a real prepared dataset, by
     # --dataset/--data-dir, without building anything.
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import registered
+
     script = REPO / "examples" / "tfds_pipeline.py"
-    _run_quick_and_check(script, tmp_path, monkeypatch, capsys)
+    with monkeypatch.context() as patch:
+        _run_quick_and_check(script, tmp_path, patch, capsys)
     data_dir = tmp_path / "out" / "tensorflow_datasets"
     assert (data_dir / "kmix_digits").is_dir()
-    # A fresh interpreter, as a user's later run: the builder class the
-    # first run registered is not registered there.
-    second = _run(
-        script, tmp_path / "second", tmp_path,
+    # As in a user's later run (a fresh interpreter), the builder the first
+    # run registered is not registered when the script starts.
+    monkeypatch.delitem(registered._DATASET_REGISTRY, "kmix_digits")
+    assert "kmix_digits" not in tfds.list_builders()
+    (tmp_path / "cwd2").mkdir()
+    second = _run_in_process(
+        script, tmp_path / "second", tmp_path / "cwd2", monkeypatch, capsys,
         extra_args=("--dataset", "kmix_digits", "--data-dir", str(data_dir)),
     )
-    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "kmix_digits: 1348 train / 449 test images, 10 classes" in second.stdout
     assert not (tmp_path / "second" / "tensorflow_datasets").exists()
     assert _written_files(second, tmp_path / "second")
+    assert list((tmp_path / "cwd2").iterdir()) == []
 
 
 @pytest.mark.slow
-def test_tfds_example_exits_cleanly_without_tensorflow_datasets(tmp_path):
-    blocker = tmp_path / "blocker" / "tensorflow_datasets"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('blocked by the test')\n")
-    result = _run(
-        REPO / "examples" / "tfds_pipeline.py", tmp_path / "out", tmp_path,
-        extra_env={"PYTHONPATH": os.pathsep.join([str(blocker.parent), str(REPO)])},
+def test_tfds_example_exits_cleanly_without_tensorflow_datasets(tmp_path, monkeypatch, capsys):
+    # `import tensorflow_datasets` fails as where it is not installed.
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+    (tmp_path / "cwd").mkdir()
+    result = _run_in_process(
+        REPO / "examples" / "tfds_pipeline.py", tmp_path / "out", tmp_path / "cwd", monkeypatch, capsys
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "needs tensorflow-datasets" in result.stdout

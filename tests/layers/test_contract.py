@@ -175,19 +175,24 @@ def test_parallel_tf_data_map_never_repeats_a_plan(make):
     n = 48
     images, labels = _batch(batch=4)
     ds = tf.data.Dataset.from_tensors((images, labels)).repeat(n)
+    layer = make(num_classes=K, seed=7)
+    start = layer.generator.state.numpy()
+    # Both maps call one traced function (traced once, by the first map).
+    mix = tf.function(lambda x, y: layer(x, y))
 
     def outputs(num_parallel_calls):
-        layer = make(num_classes=K, seed=7)
-        mapped = ds.map(layer, num_parallel_calls=num_parallel_calls)
+        layer.generator.state.assign(start)
+        mapped = ds.map(mix, num_parallel_calls=num_parallel_calls)
         rows = sorted(np.round(np.concatenate([x.numpy().ravel(), y.numpy().ravel()]), 5).tobytes()
                       for x, y in mapped)
-        return rows, int(layer.generator.state.numpy()[1])
+        return rows, int(layer.generator.state.numpy()[1] - start[1])
 
     sequential, drawn = outputs(None)
     assert drawn == n
     parallel, drawn = outputs(16)
     assert drawn == n
     assert parallel == sequential
+    assert mix.experimental_get_tracing_count() == 1
 
 
 def test_compiles_under_xla(make):
@@ -234,7 +239,12 @@ def test_in_a_model_that_saves_and_loads(make, tmp_path):
     assert loaded.layers[0].get_config() == layer.get_config()
     # Direct calls (one small batch): no predict function to trace.
     np.testing.assert_allclose(loaded(images, training=False), model(images, training=False), rtol=1e-5, atol=1e-5)
+    # The loaded model trains on (eagerly: the traced step of this model was
+    # run by the fit above).
+    loaded.run_eagerly = True
+    weights = [w.numpy() for w in loaded.trainable_weights]
     loaded.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(weights, loaded.trainable_weights))
 
 
 def _numpy_scalars(value):
