@@ -197,7 +197,7 @@ class MethodRunner:
         self.model.optimizer.build(self.model.trainable_variables)
         self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
         model = self.model
-        self._logits = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+        self._logits = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile, autograph=False)
 
     def reset(self, seed):
         """Weights, seed generators and optimiser state as a fresh model of `seed`."""

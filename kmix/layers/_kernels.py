@@ -57,9 +57,9 @@ def _blend_take_boxes(images, index, boxes, out_dtype, channels_first):
     return tf.cast(tf.where(inside, p, x), out_dtype)
 
 
-_blend_take_xla = tf.function(_blend_take, jit_compile=True, reduce_retracing=True)
-_blend_take_boxes_xla = tf.function(_blend_take_boxes, jit_compile=True, reduce_retracing=True)
-_blend_xla = tf.function(_blend, jit_compile=True, reduce_retracing=True)
+_blend_take_xla = tf.function(_blend_take, jit_compile=True, reduce_retracing=True, autograph=False)
+_blend_take_boxes_xla = tf.function(_blend_take_boxes, jit_compile=True, reduce_retracing=True, autograph=False)
+_blend_xla = tf.function(_blend, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def blend_take(images, index, mask, out_dtype, channels_first=False, binary=False):

@@ -30,7 +30,7 @@ def _paste_view(images, index, mask, interpolation, data_format):
 # rank (images, or (B, H, W) class-id masks): relaxed retracing may forget sizes,
 # not the rank.
 _PASTE_VIEW_XLA = {
-    rank: tf.function(_paste_view, jit_compile=True, reduce_retracing=True) for rank in (3, 4)
+    rank: tf.function(_paste_view, jit_compile=True, reduce_retracing=True, autograph=False) for rank in (3, 4)
 }
 
 

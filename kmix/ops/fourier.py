@@ -88,8 +88,8 @@ def _synthesise_scores(c_re, c_im, rows, ex_re, ex_im, num_pixels):
 
 # The matrix products, the normalisation and the quantisation fuse into one
 # pass under XLA (4x faster than op by op on CPU).
-_synthesise_xla = tf.function(_synthesise, jit_compile=True, reduce_retracing=True)
-_synthesise_scores_xla = tf.function(_synthesise_scores, jit_compile=True, reduce_retracing=True)
+_synthesise_xla = tf.function(_synthesise, jit_compile=True, reduce_retracing=True, autograph=False)
+_synthesise_scores_xla = tf.function(_synthesise_scores, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def _fused():
