@@ -11,6 +11,24 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
     ).strip()
 
+# TensorFlow's persistent XLA cache, in one fresh folder per test run: many
+# tests compile the same XLA program (the same kernel at the same shapes, a
+# model built the same way in another test or in the other pytest-xdist
+# worker), and each is compiled once per run. The first process (the xdist
+# controller, or pytest without `-n`) makes the folder and removes it at the
+# end; the workers inherit it through the environment.
+_XLA_CACHE_CREATED = None
+if "tf_xla_persistent_cache_directory" not in os.environ.get("TF_XLA_FLAGS", ""):
+    if "KMIX_TEST_XLA_CACHE" not in os.environ:
+        import tempfile
+
+        _XLA_CACHE_CREATED = tempfile.mkdtemp(prefix="kmix-test-xla-cache-")
+        os.environ["KMIX_TEST_XLA_CACHE"] = _XLA_CACHE_CREATED
+    os.environ["TF_XLA_FLAGS"] = (
+        os.environ.get("TF_XLA_FLAGS", "")
+        + " --tf_xla_persistent_cache_directory=" + os.environ["KMIX_TEST_XLA_CACHE"]
+    ).strip()
+
 import pytest  # noqa: E402
 
 # One fixed, seeded profile unless `--hypothesis-profile=explore` (which
@@ -57,6 +75,13 @@ def pytest_configure(config):
     controller = bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
     if not controller:
         _configure_tensorflow()
+
+
+def pytest_unconfigure(config):
+    if _XLA_CACHE_CREATED is not None:
+        import shutil
+
+        shutil.rmtree(_XLA_CACHE_CREATED, ignore_errors=True)
 
 
 def _cost_rank(item):
