@@ -21,32 +21,57 @@ too.
 """
 
 import contextlib
+import dataclasses
 import threading
 import weakref
 from typing import Any
-from typing import NamedTuple
 from typing import Optional
 
 import tensorflow as tf
 
 
-class StepRecord(NamedTuple):
-    """What a mixer left for the loss of the current step.
+@dataclasses.dataclass(eq=False)
+class StepRecord:
+    """What a mixer left for the loss of the current step: named fields only.
+
+    Who writes what: a mixing layer or the train step of
+    `kmix.models.MixingMixin` creates the record (the first six fields); the
+    train step adds the fields of its own section; the model's forward pass
+    (`kmix.models.ViT`, through `record_attention`) adds the attention it was
+    asked for; SMMix's and TokenMix's train steps add theirs. Losses only read.
 
     Attributes:
         plan: the `MixPlan` of the batch the model saw (an identity plan when
-            `training` is False).
+            `training` is False). With a label layer, its `lam` is the refined
+            one once `labels_refined` is True.
         source: the mixing layer (for messages).
         num_classes: the mixer's `num_classes` or None.
         label_smoothing: the mixer's label smoothing.
         training: False in `evaluate`/`predict`, where nothing was mixed.
-        extras: dict of further tensors for losses that need them:
-            `"clean_logits"` `(B, K)` (RankMixup, SMMix), `"mixed_logits"`
-            `(M, B, K)` and `"plans"` (a list of M plans, RankMixup's M-NDCG),
-            `"seed"` `(2,)` (losses with randomness, LUMix).
         call_context: the Keras call context of the forward pass in which a
             mixing layer drew the plan (see `kmix._compat.current_call_context`),
             or None when a train step recorded it.
+        plans: the step's M plans (`plans[0]` is `plan`), for RankMixup's
+            M-NDCG; None when a layer drew the plan.
+        loss_seed: `(2,)` int32 seed for losses with randomness (LUMix).
+        num_chunks: with a concatenated forward pass (clean images, then M
+            mixed batches), the number of chunks `1 + M`; else None.
+        clean_logits: `(B, K)` logits of the clean images (RankMixup, SMMix).
+        mixed_logits: `(M, B, K)` logits of the M mixed batches (RankMixup).
+        attention_request: `"cls"` or `"all"`: the attention the label layer
+            needs from this step's forward pass; None without a label layer.
+        attention_model: the model asked for that attention.
+        label_aux: the mixer's sampling extras handed to the label layer.
+        labels_refined: whether the label layer has replaced `plan.lam`.
+        area_lam: `(B,)` the plan's area lambda before the refinement.
+        cls_attention: `(B, N)` class-token attention of the forward pass.
+        attentions: `(L, B, 1 + N, 1 + N)` every block's attention.
+        patch_attention: `(B, N)` attention over the patches (SMMix).
+        target_logits: `(B, K)` SMMix's token head on the own region.
+        source_logits: `(B, K)` SMMix's token head on the pasted region.
+        smmix_rows: `(B,)` float, 1 for rows SMMix mixed.
+        shift: `(B, 2)` SMMix's window shift in pixels.
+        teacher_targets: `(B, K)` TokenMix's teacher targets.
     """
 
     plan: Any
@@ -54,8 +79,35 @@ class StepRecord(NamedTuple):
     num_classes: Optional[int]
     label_smoothing: float
     training: bool = True
-    extras: Optional[dict] = None
     call_context: Any = None
+    # Written by a train step that draws the plans itself.
+    plans: Optional[list] = None
+    loss_seed: Any = None
+    num_chunks: Optional[int] = None
+    clean_logits: Any = None
+    mixed_logits: Any = None
+    # Attention-guided labels.
+    attention_request: Optional[str] = None
+    attention_model: Any = None
+    label_aux: Optional[dict] = None
+    labels_refined: bool = False
+    area_lam: Any = None
+    cls_attention: Any = None
+    attentions: Any = None
+    patch_attention: Any = None
+    # SMMix and TokenMix.
+    target_logits: Any = None
+    source_logits: Any = None
+    smmix_rows: Any = None
+    shift: Any = None
+    teacher_targets: Any = None
+
+    def replace(self, **changes):
+        """A copy with `changes` (field names) applied."""
+        return dataclasses.replace(self, **changes)
+
+
+ATTENTION_FIELDS = ("cls_attention", "attentions", "patch_attention")
 
 
 _graph_records = weakref.WeakKeyDictionary()
@@ -125,3 +177,29 @@ def clear_record():
         per_thread = _graph_records.get(graph)
         if per_thread:
             per_thread.pop(threading.get_ident(), None)
+
+
+def requested_attention(model):
+    """The attention (`"cls"`, `"all"`) this training step asks `model` for, or None."""
+    record = get_record()
+    if record is None or not record.training or record.attention_model is not model:
+        return None
+    return record.attention_request
+
+
+def record_attention(outputs):
+    """Keeps the attention entries of a forward pass's `outputs` in the step record."""
+    record = get_record()
+    if record is None:
+        return
+    for name in ATTENTION_FIELDS:
+        if name in outputs:
+            setattr(record, name, outputs[name])
+
+
+def record_logits(clean_logits, mixed_logits):
+    """Keeps the clean `(B, K)` and mixed `(M, B, K)` logits of a concatenated pass (once)."""
+    record = get_record()
+    if record is not None and record.mixed_logits is None:
+        record.clean_logits = clean_logits
+        record.mixed_logits = mixed_logits

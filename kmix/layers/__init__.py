@@ -1,5 +1,6 @@
 """Mixing layers: safe in tf.data, in keras.Sequential and under XLA."""
 
+from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
@@ -14,6 +15,7 @@ from kmix.layers.smmix import SMMix
 from kmix.layers.token_mix import TokenMix
 
 __all__ = [
+    "AttentionLabelLayer",
     "BaseMixLayer",
     "CutMix",
     "FMix",

@@ -10,7 +10,7 @@ from kmix import _context
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix._compat import require_tensorflow_backend
-from kmix.layers import _kernels
+from kmix.ops import kernels as _kernels
 from kmix.ops.mixing import lam_from_mask
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import mix_segmentation_masks

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
-from kmix.layers import _kernels
+from kmix.ops import kernels as _kernels
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes

@@ -1,18 +1,14 @@
 """ProgressiveAttentionLabels (MixPro PAL)."""
 
-import keras
 import tensorflow as tf
 
 from kmix._export import kmix_export
-from kmix.layers.transmix_labels import _LabelLayerMixin
-from kmix.layers.transmix_labels import attention_from
-from kmix.layers.transmix_labels import refined_rows
-from kmix.layers.transmix_labels import select_rows
+from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.ops.attention import progressive_attention_lambda
 
 
 @kmix_export("kmix.layers.ProgressiveAttentionLabels")
-class ProgressiveAttentionLabels(_LabelLayerMixin, keras.layers.Layer):
+class ProgressiveAttentionLabels(AttentionLabelLayer):
     """MixPro's Progressive Attention Labeling (PAL): attention weighted by confidence.
 
     Given as `label_layer=` (with `kmix.layers.MaskMix` as the mixer, as
@@ -77,29 +73,23 @@ class ProgressiveAttentionLabels(_LabelLayerMixin, keras.layers.Layer):
     needs_targets = True
 
     def __init__(self, patch_size=None, refine_mixers=None, from_logits=True, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(patch_size=patch_size, refine_mixers=refine_mixers, **kwargs)
         if not isinstance(from_logits, bool):
             raise TypeError(f"`from_logits` must be a bool. Received: from_logits={from_logits!r}")
         self.from_logits = from_logits
-        self._init_common(patch_size, refine_mixers)
 
-    def refine_lam(self, plan, outputs, targets=None, mixer=None, aux=None):
-        """Returns the refined own-label weight `(B,)` (see the class docstring)."""
-        rows = refined_rows(plan, mixer, aux, self.refine_mixers)
-        if rows is False:
-            return tf.cast(plan.lam, tf.float32)
-        attention = attention_from(outputs, self.required_attention, type(self).__name__)
+    def check_outputs(self, outputs, targets):
         if "logits" not in outputs or targets is None:
             raise ValueError(
                 "ProgressiveAttentionLabels needs the model's `logits` and the "
                 "area-mixed `targets`. Received: outputs with keys "
                 f"{sorted(outputs)} and targets={'None' if targets is None else 'a tensor'}"
             )
+
+    def attention_lambda(self, plan, token_mask, attention, outputs, targets):
         logits = tf.cast(outputs["logits"], tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1) if self.from_logits else logits
-        tokens = self._token_mask(plan, attention.shape[-1])
-        refined = progressive_attention_lambda(plan.lam, tokens, attention, targets, probabilities)
-        return select_rows(rows, refined, plan.lam)
+        return progressive_attention_lambda(plan.lam, token_mask, attention, targets, probabilities)
 
     def get_config(self):
         config = super().get_config()

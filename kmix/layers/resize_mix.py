@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
-from kmix.layers import _kernels
+from kmix.config import fused_kernels_enabled
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.masks import box_mask
 from kmix.ops.resize import INTERPOLATIONS
@@ -179,7 +179,7 @@ class ResizeMix(BaseMixLayer):
         data_format = self.data_format if images.shape.rank == 4 else "channels_last"
         interpolation = "nearest" if nearest else self.interpolation
         fn = _paste_view
-        if _kernels.fused_kernels_enabled():
+        if fused_kernels_enabled():
             fn = _PASTE_VIEW_XLA.get(images.shape.rank, _paste_view)
         return fn(images, plan.index, plan.mask, interpolation, data_format)
 

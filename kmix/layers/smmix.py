@@ -349,18 +349,16 @@ class SMMix(BaseMixLayer):
             out = model.forward(mixed, training=True)
             logits = out["logits"]
             tokens = out["tokens"]
-            extras = {
-                "clean_logits": clean_logits,
-                "target_logits": model.token_head(region_mean(tokens, target_region)),
-                "source_logits": model.token_head(region_mean(tokens, source_region)),
-                "smmix_rows": smmix_rows,
-                "shift": aux["shift"],
-                "patch_attention": attention,
-                "plans": [plan],
-            }
             _context.set_record(
                 _context.StepRecord(
-                    plan, self, self.num_classes, self.label_smoothing, True, extras
+                    plan, self, self.num_classes, self.label_smoothing, True,
+                    plans=[plan],
+                    clean_logits=clean_logits,
+                    target_logits=model.token_head(region_mean(tokens, target_region)),
+                    source_logits=model.token_head(region_mean(tokens, source_region)),
+                    smmix_rows=smmix_rows,
+                    shift=aux["shift"],
+                    patch_attention=attention,
                 )
             )
             loss = model._compute_loss(

@@ -1,18 +1,12 @@
 """TokenLabelAlignment (TL-Align)."""
 
-import keras
-import tensorflow as tf
-
 from kmix._export import kmix_export
-from kmix.layers.transmix_labels import _LabelLayerMixin
-from kmix.layers.transmix_labels import attention_from
-from kmix.layers.transmix_labels import refined_rows
-from kmix.layers.transmix_labels import select_rows
+from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.ops.attention import tl_align_lambda
 
 
 @kmix_export("kmix.layers.TokenLabelAlignment")
-class TokenLabelAlignment(_LabelLayerMixin, keras.layers.Layer):
+class TokenLabelAlignment(AttentionLabelLayer):
     """TL-Align: labels that follow the tokens through every attention block.
 
     Given as `label_layer=` (with a token-aligned `kmix.layers.CutMix(
@@ -69,17 +63,9 @@ class TokenLabelAlignment(_LabelLayerMixin, keras.layers.Layer):
 
     required_attention = "all"
 
-    def __init__(self, patch_size=None, refine_mixers=None, **kwargs):
-        super().__init__(**kwargs)
-        self._init_common(patch_size, refine_mixers)
+    def num_patch_tokens(self, attention):
+        tokens = attention.shape[-1]
+        return None if tokens is None else tokens - 1  # the class token first
 
-    def refine_lam(self, plan, outputs, targets=None, mixer=None, aux=None):
-        """Returns the refined own-label weight `(B,)` (see the class docstring)."""
-        rows = refined_rows(plan, mixer, aux, self.refine_mixers)
-        if rows is False:
-            return tf.cast(plan.lam, tf.float32)
-        attentions = attention_from(outputs, self.required_attention, type(self).__name__)
-        tokens = attentions.shape[-1]
-        tokens = None if tokens is None else tokens - 1
-        token_mask = self._token_mask(plan, tokens)
-        return select_rows(rows, tl_align_lambda(plan.lam, token_mask, attentions), plan.lam)
+    def attention_lambda(self, plan, token_mask, attention, outputs, targets):
+        return tl_align_lambda(plan.lam, token_mask, attention)

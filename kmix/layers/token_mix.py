@@ -333,7 +333,7 @@ class TokenMix(BaseMixLayer):
         _context.set_record(
             _context.StepRecord(
                 identity_plan(batch_size), self, num_classes, 0.0, True,
-                {"plans": [plan], "teacher_targets": targets},
+                plans=[plan], teacher_targets=targets,
             )
         )
         with tf.GradientTape() as tape:

@@ -1,145 +1,12 @@
-"""TransMixLabels, and the helpers the attention-guided label layers share."""
-
-import math
-
-import keras
-import tensorflow as tf
+"""TransMixLabels: label weights from area and the class token's attention."""
 
 from kmix._export import kmix_export
+from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.ops.attention import transmix_lambda
-from kmix.ops.tokens import token_mask as to_token_mask
-from kmix.ops.validation import check_int
-
-ATTENTION_KEYS = {"cls": "cls_attention", "all": "attentions"}
-
-
-def check_refine_mixers(refine_mixers):
-    """Validates `refine_mixers` (None or class names) and returns a tuple or None."""
-    if refine_mixers is None:
-        return None
-    if isinstance(refine_mixers, str) or not all(isinstance(n, str) for n in refine_mixers):
-        raise TypeError(
-            "`refine_mixers` must be None or a list of mixer class names, e.g. "
-            f"['CutMix']. Received: refine_mixers={refine_mixers!r}"
-        )
-    return tuple(refine_mixers)
-
-
-def check_patch_size(patch_size):
-    return check_int(patch_size, "patch_size", minimum=1, allow_none=True)
-
-
-def _mixer_refinable(mixer, refine_mixers):
-    return bool(getattr(mixer, "_binary_mask", True)) and (
-        refine_mixers is None or type(mixer).__name__ in refine_mixers
-    )
-
-
-def refined_rows(plan, mixer=None, aux=None, refine_mixers=None):
-    """Which rows get attention labels: rows cut and pasted by a refinable mixer.
-
-    Blend rows (MixUp) keep their area labels, as in TransMix. With a
-    `RandomMixChoice` the decision is made per row from its per-row choice.
-
-    Returns:
-        `None` (every row), `False` (no row) or a bool tensor `(B,)`.
-    """
-    mask = plan.mask
-    if mask.shape[1] == 1 and mask.shape[2] == 1:
-        return False  # a blend plan: nothing to refine
-    if mixer is None:
-        return None
-    members = getattr(mixer, "mixers", None)
-    if members is not None and aux is not None and "choice" in aux:
-        flags = [_mixer_refinable(m, refine_mixers) for m in members] + [False]
-        if all(flags[:-1]):
-            return None
-        if not any(flags):
-            return False
-        return tf.gather(tf.constant(flags), aux["choice"])
-    return None if _mixer_refinable(mixer, refine_mixers) else False
-
-
-def infer_patch_size(mask, tokens, patch_size=None):
-    """The ViT patch size from the pixel mask and the token count of the attention."""
-    if patch_size is not None:
-        return patch_size
-    height, width = mask.shape[1], mask.shape[2]
-    if height is None or width is None or tokens is None:
-        raise ValueError(
-            "Cannot infer the ViT patch size: the mask height/width or the token "
-            "count of the attention is unknown. Pass `patch_size` to the label "
-            f"layer. Received: mask.shape={tuple(mask.shape)} and {tokens} tokens"
-        )
-    size = math.isqrt(max(height * width // max(tokens, 1), 1))
-    if size * size * tokens != height * width or height % size or width % size:
-        raise ValueError(
-            f"The attention has {tokens} patch tokens, which does not tile "
-            f"{height}x{width} images with square patches. Pass `patch_size` to the "
-            "label layer, or check that the attention excludes the prefix (class/"
-            f"distillation) tokens. Received: mask.shape={tuple(mask.shape)}"
-        )
-    return size
-
-
-def attention_from(outputs, required, layer_name):
-    key = ATTENTION_KEYS[required]
-    if not isinstance(outputs, dict) or key not in outputs:
-        raise ValueError(
-            f"{layer_name} needs the model's attention `{key}` (attention="
-            f"{required!r}). Received: outputs with keys "
-            f"{sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__}"
-        )
-    return outputs[key]
-
-
-def select_rows(rows, refined, lam):
-    lam = tf.cast(lam, tf.float32)
-    if rows is None:
-        return refined
-    if rows is False:
-        return lam
-    return tf.where(rows, refined, lam)
-
-
-class _LabelLayerMixin:
-    """Common constructor, `call` and config of the three label layers (not public)."""
-
-    def _init_common(self, patch_size, refine_mixers):
-        self.patch_size = check_patch_size(patch_size)
-        self.refine_mixers = check_refine_mixers(refine_mixers)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        self.built = True
-
-    def _token_mask(self, plan, tokens):
-        patch = infer_patch_size(plan.mask, tokens, self.patch_size)
-        mask = to_token_mask(plan.mask, patch)
-        height, width = plan.mask.shape[1], plan.mask.shape[2]
-        if height is not None and width is not None:
-            # Keep the token count static so that a mismatch is caught early.
-            mask = tf.reshape(mask, [-1, (height // patch) * (width // patch)])
-        return mask
-
-    def call(self, plan, outputs, targets=None, mixer=None, aux=None):
-        return self.refine_lam(plan, outputs, targets=targets, mixer=mixer, aux=aux)
-
-    def compute_output_spec(self, plan, *args, **kwargs):
-        return keras.KerasTensor(plan.lam.shape, "float32")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "patch_size": self.patch_size,
-                "refine_mixers": list(self.refine_mixers) if self.refine_mixers else None,
-            }
-        )
-        return config
 
 
 @kmix_export("kmix.layers.TransMixLabels")
-class TransMixLabels(_LabelLayerMixin, keras.layers.Layer):
+class TransMixLabels(AttentionLabelLayer):
     """TransMix: label weights from area and the class token's attention.
 
     Given to a `kmix.models.ViT` (or `MixingModel`/`MixingMixin`) as
@@ -198,15 +65,5 @@ class TransMixLabels(_LabelLayerMixin, keras.layers.Layer):
 
     required_attention = "cls"
 
-    def __init__(self, patch_size=None, refine_mixers=None, **kwargs):
-        super().__init__(**kwargs)
-        self._init_common(patch_size, refine_mixers)
-
-    def refine_lam(self, plan, outputs, targets=None, mixer=None, aux=None):
-        """Returns the refined own-label weight `(B,)` (see the class docstring)."""
-        rows = refined_rows(plan, mixer, aux, self.refine_mixers)
-        if rows is False:
-            return tf.cast(plan.lam, tf.float32)
-        attention = attention_from(outputs, self.required_attention, type(self).__name__)
-        tokens = self._token_mask(plan, attention.shape[-1])
-        return select_rows(rows, transmix_lambda(plan.lam, tokens, attention), plan.lam)
+    def attention_lambda(self, plan, token_mask, attention, outputs, targets):
+        return transmix_lambda(plan.lam, token_mask, attention)

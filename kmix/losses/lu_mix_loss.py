@@ -111,7 +111,7 @@ class LUMixLoss(MixingLoss):
     def _perturbation(self, record, shape):
         if self.noise == "none" or not self.noise_scale:
             return tf.zeros(shape, tf.float32)
-        seed = (record.extras or {}).get("seed")
+        seed = record.loss_seed
         if seed is None:
             raise ValueError(
                 f"{type(self).__name__} draws its label noise from the step seed that "

@@ -282,8 +282,7 @@ class RankMixupLoss(MixingLoss):
         cross_entropy = soft_crossentropy(y, y_pred)
         if record is None or not record.training:
             return cross_entropy
-        extras = record.extras or {}
-        if "mixed_logits" not in extras:
+        if record.mixed_logits is None:
             raise ValueError(
                 f"{type(self).__name__} compares the clean and the mixed predictions "
                 "of each training step, which only kmix.models.MixingModel (or a "
@@ -292,8 +291,8 @@ class RankMixupLoss(MixingLoss):
                 f"it. Received: a step mixed by {type(record.source).__name__} "
                 "without clean logits"
             )
-        mixed_logits = extras["mixed_logits"][: self.num_mixes]  # (M, B, K)
-        plans = extras["plans"][: self.num_mixes]
+        mixed_logits = record.mixed_logits[: self.num_mixes]  # (M, B, K)
+        plans = record.plans[: self.num_mixes]
         same_class, relevance = [], []
         for plan in plans:
             lam = tf.cast(plan.lam, tf.float32)

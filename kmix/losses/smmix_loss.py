@@ -134,26 +134,25 @@ class SMMixLoss(MixingLoss):
     def call(self, y_true, y_pred):
         num_classes = y_pred.shape[-1]
         record = self.step_record()
-        extras = (record.extras or {}) if record is not None else {}
-        if record is None or not record.training or "target_logits" not in extras:
+        if record is None or not record.training or record.target_logits is None:
             targets, _ = self.mixed_targets(y_true, num_classes)
             return soft_crossentropy(targets, y_pred)
         y, y_partner, lam, record = self.own_and_partner_targets(y_true, num_classes)
         lam_col = lam[:, None]
-        clean = tf.cast(extras["clean_logits"], tf.float32)
+        clean = tf.cast(record.clean_logits, tf.float32)
         consistency_logits = lam_col * clean + (1.0 - lam_col) * tf.gather(
             clean, record.plan.index
         )
         terms = smmix_loss_terms(
             y_pred,
             lam_col * y + (1.0 - lam_col) * y_partner,
-            extras["target_logits"],
+            record.target_logits,
             y,
-            extras["source_logits"],
+            record.source_logits,
             y_partner,
             consistency_logits,
         )
-        rows = tf.cast(extras["smmix_rows"], tf.float32)
+        rows = tf.cast(record.smmix_rows, tf.float32)
         return terms["classification"] + rows * (
             self.fine_weight * terms["fine"] + self.consistency_weight * terms["consistency"]
         )

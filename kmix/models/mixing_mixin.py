@@ -101,8 +101,8 @@ class MixingMixin:
     the attention), and the label layer's refined lambda replaces the plan's
     `lam` (only `lam`) before any loss reads it: kmix losses and plain Keras
     losses both train on the refined labels. The attention it used and the
-    area lambda stay in the step record (`extras["cls_attention"]` or
-    `extras["attentions"]`, `extras["area_lam"]`).
+    area lambda stay in the step record (`cls_attention` or `attentions`, and
+    `area_lam`: see `kmix._context.StepRecord`).
 
     Args:
         mixer: a kmix mixing layer (`MixUp`, `CutMix`, `RandomMixChoice`, ...).
@@ -297,19 +297,18 @@ class MixingMixin:
             auxes.append(aux)
             mixed.append(mixer._apply_images(images, plan, aux, mixer.compute_dtype))
 
-        extras = {"seed": seeds[num_mixes], "plans": plans}
+        record = _context.StepRecord(
+            plans[0], mixer, mixer.num_classes, mixer.label_smoothing, True,
+            plans=plans, loss_seed=seeds[num_mixes],
+        )
         if self.label_layer is not None:
-            self._request_attention(extras, auxes[0])
+            self._request_attention(record, auxes[0])
         if self._loss_needs_clean_logits():
             x_in = tf.concat([tf.cast(images, mixer.compute_dtype)] + mixed, axis=0)
-            extras["split"] = num_mixes + 1
+            record.num_chunks = num_mixes + 1
         else:
             x_in = mixed[0]
-        _context.set_record(
-            _context.StepRecord(
-                plans[0], mixer, mixer.num_classes, mixer.label_smoothing, True, extras
-            )
-        )
+        _context.set_record(record)
         return super().train_step(keras.utils.pack_x_y_sample_weight(x_in, y, sample_weight))
 
     def test_step(self, data):
@@ -324,7 +323,6 @@ class MixingMixin:
                 self.mixer.num_classes,
                 self.mixer.label_smoothing,
                 False,
-                {},
             )
         )
         return super().test_step(data)
@@ -336,9 +334,9 @@ class MixingMixin:
         a softmax output (the split drops the mark they would look for).
         """
         record = _context.get_record()
-        if record is None or not record.training or "split" not in (record.extras or {}):
+        if record is None or not record.training or record.num_chunks is None:
             return y_pred
-        parts = record.extras["split"]
+        parts = record.num_chunks
         for loss in _flat_losses(self.loss) if check_logits else ():
             if getattr(loss, "_expects_logits", False):
                 warn_if_not_logits(y_pred, type(loss).__name__, hasattr(loss, "from_logits"))
@@ -349,15 +347,13 @@ class MixingMixin:
                 f"{'of shape ' + str(tuple(y_pred.shape)) if hasattr(y_pred, 'shape') else 'structure ' + type(y_pred).__name__}"
             )
         chunks = tf.split(y_pred, parts, axis=0)
-        if "mixed_logits" not in record.extras:
-            record.extras["clean_logits"] = chunks[0]
-            record.extras["mixed_logits"] = tf.stack(chunks[1:], axis=0)
+        _context.record_logits(chunks[0], tf.stack(chunks[1:], axis=0))
         return chunks[0]
 
     # ------------------------------------------------------------------
     # Attention-guided labels
     # ------------------------------------------------------------------
-    def _request_attention(self, extras, aux):
+    def _request_attention(self, record, aux):
         """Asks this step's forward pass for the attention the label layer needs."""
         if self._loss_needs_clean_logits():
             raise ValueError(
@@ -366,9 +362,9 @@ class MixingMixin:
                 "refine a single mixed batch. Received: label_layer="
                 f"{type(self.label_layer).__name__}"
             )
-        extras["attention_request"] = self.label_layer.required_attention
-        extras["attention_model"] = self
-        extras["label_aux"] = aux
+        record.attention_request = self.label_layer.required_attention
+        record.attention_model = self
+        record.label_aux = aux
 
     def _take_outputs(self, y_pred):
         """Splits a dict output `{"logits", <attention>...}` into logits and the rest."""
@@ -384,15 +380,14 @@ class MixingMixin:
     def _refine_labels(self, y, logits, outputs):
         """Replaces the step record's plan lam by the label layer's refined lam."""
         record = _context.get_record()
-        extras = record.extras if record is not None else None
-        if not record or not record.training or not extras or "attention_request" not in extras:
+        if record is None or not record.training or record.attention_request is None:
             return
-        if extras.get("labels_refined"):
+        if record.labels_refined:
             return
         outputs = dict(outputs)
-        for key in ("cls_attention", "attentions", "patch_attention"):
-            if key in extras and key not in outputs:
-                outputs[key] = extras[key]
+        for key in _context.ATTENTION_FIELDS:
+            if getattr(record, key) is not None and key not in outputs:
+                outputs[key] = getattr(record, key)
         key = {"cls": "cls_attention", "all": "attentions"}[self.label_layer.required_attention]
         if key not in outputs:
             raise ValueError(
@@ -404,9 +399,7 @@ class MixingMixin:
                 f"with 'logits' and '{key}'. Received: model outputs "
                 f"{sorted(outputs) if outputs else 'logits only'}"
             )
-        for name in ("cls_attention", "attentions", "patch_attention"):
-            if name in outputs:  # losses of the step can read it too
-                extras[name] = outputs[name]
+        _context.record_attention(outputs)  # losses of the step can read it too
         outputs["logits"] = logits
         targets = None
         if getattr(self.label_layer, "needs_targets", False):
@@ -414,11 +407,13 @@ class MixingMixin:
                 one_hot_labels(y, logits.shape[-1], self.mixer.label_smoothing), record.plan
             )
         lam = self.label_layer.refine_lam(
-            record.plan, outputs, targets=targets, mixer=self.mixer, aux=extras.get("label_aux")
+            record.plan, outputs, targets=targets, mixer=self.mixer, aux=record.label_aux
         )
-        extras["labels_refined"] = True
-        extras["area_lam"] = record.plan.lam
-        _context.set_record(record._replace(plan=record.plan._replace(lam=tf.stop_gradient(lam))))
+        _context.set_record(record.replace(
+            plan=record.plan._replace(lam=tf.stop_gradient(lam)),
+            labels_refined=True,
+            area_lam=record.plan.lam,
+        ))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if self.mixer is not None and _context.get_record() is None:
@@ -429,7 +424,7 @@ class MixingMixin:
             _context.set_record(
                 _context.StepRecord(
                     identity_plan(batch_size), self.mixer, self.mixer.num_classes,
-                    self.mixer.label_smoothing, False, {},
+                    self.mixer.label_smoothing, False,
                 )
             )
             try:

@@ -358,20 +358,10 @@ class ViT(MixingMixin, keras.Model):
     # The mixin asks for attention through the step record when a label layer
     # is set; these two hooks answer it.
     def _requested_attention(self, training):
-        if not training:
-            return None
-        record = _context.get_record()
-        if record is None or not record.training or not record.extras:
-            return None
-        if record.extras.get("attention_model") is not self:
-            return None
-        return record.extras.get("attention_request")
+        return _context.requested_attention(self) if training else None
 
     def _record_attention(self, out):
-        record = _context.get_record()
-        for key in ("cls_attention", "attentions", "patch_attention"):
-            if key in out:
-                record.extras[key] = out[key]
+        _context.record_attention(out)
 
     def get_config(self):
         config = super().get_config()

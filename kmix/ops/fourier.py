@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmix._compat import in_xla_context
+from kmix.config import fused_kernels_enabled
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 
@@ -93,8 +94,6 @@ _synthesise_scores_xla = tf.function(_synthesise_scores, jit_compile=True, reduc
 
 
 def _fused():
-    from kmix.layers._kernels import fused_kernels_enabled
-
     return fused_kernels_enabled()
 
 

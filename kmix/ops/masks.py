@@ -31,6 +31,32 @@ def box_mask(boxes, height, width):
     return tf.cast(~inside, tf.float32)[..., None]
 
 
+def box_from_side_ratio(ratio, center_y, center_x, height, width):
+    """The box `[center - cut // 2, center + cut // 2)` clipped to the image.
+
+    `cut = floor(side * ratio)` per axis: the one box helper of kmix (CutMix's
+    boxes from `lam`, ResizeMix's from its scale `tau`).
+
+    Args:
+        ratio: float tensor `(B,)`, the box side over the image side.
+        center_y, center_x: int tensors `(B,)`.
+        height, width: ints (or scalar int tensors) `H`, `W`.
+
+    Returns:
+        int32 tensor `(B, 4)`: `(y_low, y_high, x_low, x_high)`.
+    """
+    ratio = tf.cast(ratio, tf.float32)
+    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * ratio), tf.int32)
+    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * ratio), tf.int32)
+    center_y = tf.cast(center_y, tf.int32)
+    center_x = tf.cast(center_x, tf.int32)
+    yl = tf.clip_by_value(center_y - cut_h // 2, 0, height)
+    yh = tf.clip_by_value(center_y + cut_h // 2, 0, height)
+    xl = tf.clip_by_value(center_x - cut_w // 2, 0, width)
+    xh = tf.clip_by_value(center_x + cut_w // 2, 0, width)
+    return tf.stack([yl, yh, xl, xh], axis=-1)
+
+
 def box_from_center(lam, center_y, center_x, height, width):
     """timm's `rand_bbox` box for a given centre (no randomness).
 
@@ -55,15 +81,7 @@ def box_from_center(lam, center_y, center_x, height, width):
     ```
     """
     ratio = tf.sqrt(tf.maximum(1.0 - tf.cast(lam, tf.float32), 0.0))
-    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * ratio), tf.int32)
-    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * ratio), tf.int32)
-    center_y = tf.cast(center_y, tf.int32)
-    center_x = tf.cast(center_x, tf.int32)
-    yl = tf.clip_by_value(center_y - cut_h // 2, 0, height)
-    yh = tf.clip_by_value(center_y + cut_h // 2, 0, height)
-    xl = tf.clip_by_value(center_x - cut_w // 2, 0, width)
-    xh = tf.clip_by_value(center_x + cut_w // 2, 0, width)
-    return tf.stack([yl, yh, xl, xh], axis=-1)
+    return box_from_side_ratio(ratio, center_y, center_x, height, width)
 
 
 def cutmix_boxes(lam, height, width, seed, minmax=None, grid=1):

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from kmix.ops.kernels import blend_values
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
@@ -33,12 +34,15 @@ def _channels_mask(mask, data_format):
 
 
 def blend(images, partner_images, mask, data_format="channels_last"):
-    """`mask * images + (1 - mask) * partner_images`, computed in float32."""
+    """`mask * images + (1 - mask) * partner_images`, computed in float32.
+
+    Returns the images' floating dtype (float32 for integer images).
+    """
     out_dtype = images.dtype if images.dtype.is_floating else tf.float32
-    x = tf.cast(images, tf.float32)
-    p = tf.cast(partner_images, tf.float32)
-    m = _channels_mask(tf.cast(mask, tf.float32), data_format)
-    return tf.cast(p + m * (x - p), out_dtype)
+    return blend_values(
+        images, partner_images, tf.cast(mask, tf.float32), out_dtype,
+        channels_first=data_format == "channels_first",
+    )
 
 
 def mix_images(images, plan, data_format="channels_last"):

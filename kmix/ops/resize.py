@@ -8,6 +8,7 @@ the whole batch. It compiles under XLA and runs in `tf.data`.
 
 import tensorflow as tf
 
+from kmix.ops.masks import box_from_side_ratio
 from kmix.ops.sampling import sample_int
 from kmix.ops.seeds import split_seed
 
@@ -43,16 +44,7 @@ def resize_boxes(tau, center_y, center_x, height, width):
     print(box.numpy().tolist())  # [[0, 10, 8, 24]]
     ```
     """
-    tau = tf.cast(tau, tf.float32)
-    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * tau), tf.int32)
-    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * tau), tf.int32)
-    center_y = tf.cast(center_y, tf.int32)
-    center_x = tf.cast(center_x, tf.int32)
-    yl = tf.clip_by_value(center_y - cut_h // 2, 0, height)
-    yh = tf.clip_by_value(center_y + cut_h // 2, 0, height)
-    xl = tf.clip_by_value(center_x - cut_w // 2, 0, width)
-    xh = tf.clip_by_value(center_x + cut_w // 2, 0, width)
-    return tf.stack([yl, yh, xl, xh], axis=-1)
+    return box_from_side_ratio(tau, center_y, center_x, height, width)
 
 
 def sample_resize_boxes(tau, height, width, seed):

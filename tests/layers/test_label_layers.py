@@ -31,18 +31,17 @@ def vit(mixer, label_layer, depth=2, **kwargs):
 
 def expected_lam(kind, record, y_true, logits):
     """What the step's lam must be, recomputed from the step's own attention."""
-    extras = record.extras
-    area = extras["area_lam"]
+    area = record.area_lam
     tokens = kmix.ops.token_mask(record.plan.mask, P)
     if kind == "transmix":
-        return kmix.ops.transmix_lambda(area, tokens, extras["cls_attention"])
+        return kmix.ops.transmix_lambda(area, tokens, record.cls_attention)
     if kind == "pal":
         area_plan = record.plan._replace(lam=area)
         targets = kmix.ops.mix_labels(y_true, area_plan, num_classes=K,
                                       label_smoothing=record.label_smoothing)
         probs = tf.nn.softmax(tf.cast(logits, tf.float32))
-        return kmix.ops.progressive_attention_lambda(area, tokens, extras["cls_attention"], targets, probs)
-    return kmix.ops.tl_align_lambda(area, tokens, extras["attentions"])
+        return kmix.ops.progressive_attention_lambda(area, tokens, record.cls_attention, targets, probs)
+    return kmix.ops.tl_align_lambda(area, tokens, record.attentions)
 
 
 class RefinedLamGap(MixingLoss):
@@ -64,7 +63,7 @@ class RefinedLamGap(MixingLoss):
         lam = record.plan.lam
         gap = tf.abs(lam - expected_lam(self.kind, record, y_true, y_pred))
         if self.log is not None:
-            self.log.append({"lam": lam.numpy(), "area": record.extras["area_lam"].numpy(),
+            self.log.append({"lam": lam.numpy(), "area": record.area_lam.numpy(),
                              "gap": gap.numpy(), "targets": targets.numpy()})
         return soft_crossentropy(targets, y_pred) + 1e3 * gap
 
@@ -79,7 +78,7 @@ class SoftTargetLog(keras.losses.Loss):
     def call(self, y_true, y_pred):
         record = _context.get_record()
         self.log.append({"targets": y_true.numpy(), "lam": record.plan.lam.numpy(),
-                         "index": record.plan.index.numpy(), "area": record.extras["area_lam"].numpy()})
+                         "index": record.plan.index.numpy(), "area": record.area_lam.numpy()})
         return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
 
 

@@ -126,14 +126,14 @@ def _official_record(smmix_rows=1.0, layer=None):
     lam = (196 - 36) / 196
     plan = kmix.MixPlan(tf.constant(FLIP, tf.int32), tf.fill([B, 1, 1, 1], lam), tf.fill([B], np.float32(lam)))
     losses = DATA["losses"]["inputs"]
-    extras = {
-        "clean_logits": tf.constant(array(inputs["clean_logits"], np.float32)),
-        "target_logits": tf.constant(array(losses["target_result"], np.float32)),
-        "source_logits": tf.constant(array(losses["source_result"], np.float32)),
-        "smmix_rows": tf.fill([B], np.float32(smmix_rows)),
-    }
     layer = layer or kmix.layers.SMMix(patch_size=16, num_classes=5, label_smoothing=0.1)
-    return _context.StepRecord(plan, layer, 5, inputs["label_smoothing"], True, extras)
+    return _context.StepRecord(
+        plan, layer, 5, inputs["label_smoothing"], True,
+        clean_logits=tf.constant(array(inputs["clean_logits"], np.float32)),
+        target_logits=tf.constant(array(losses["target_result"], np.float32)),
+        source_logits=tf.constant(array(losses["source_result"], np.float32)),
+        smmix_rows=tf.fill([B], np.float32(smmix_rows)),
+    )
 
 
 def test_smmix_loss_matches_the_three_official_loss_lines():
@@ -325,18 +325,18 @@ def test_the_train_step_computes_the_official_loss_from_its_own_motivating_pass(
     model(images)
     metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
     record = _context.get_record()
-    extras, plan = record.extras, record.plan
+    plan = record.plan
     clean = model.forward(images, training=False, attention="patch")
-    np.testing.assert_allclose(extras["patch_attention"].numpy(), clean["patch_attention"].numpy(), rtol=1e-5)
-    np.testing.assert_allclose(extras["clean_logits"].numpy(), clean["logits"].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(record.patch_attention.numpy(), clean["patch_attention"].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(record.clean_logits.numpy(), clean["logits"].numpy(), rtol=1e-5, atol=1e-6)
     # The windows are those of the clean attention.
     side = int(round(np.sqrt(16 * (1 - plan.lam.numpy()[0]))))
     target, source = smmix_windows(clean["patch_attention"], np.full(4, side), 4, 4, FLIP, (1, 2, 3))
     pasted = window_token_mask(target, np.full(4, side), 4, 4).numpy().reshape(4, -1)
     np.testing.assert_array_equal(1 - kmix.ops.token_mask(plan.mask, 4).numpy(), pasted)
-    np.testing.assert_array_equal(extras["shift"].numpy(), (target - source).numpy() * 4)
+    np.testing.assert_array_equal(record.shift.numpy(), (target - source).numpy() * 4)
     # Recompute the three terms with numpy (smmix_numpy_ref) from a fresh forward pass.
-    mixed = model.mixer.mix_images(images, plan, extras["shift"])
+    mixed = model.mixer.mix_images(images, plan, record.shift)
     out = model.forward(mixed, training=True)
     tokens = out["tokens"].numpy()
     own = 1 - pasted
@@ -390,7 +390,7 @@ def test_mixed_precision_train_step_keeps_float32_labels_and_finite_loss():
     model(images)
     metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant([0, 1, 2, 1])))
     record = _context.get_record()
-    assert record.plan.lam.dtype == tf.float32 and record.extras["patch_attention"].dtype == tf.float32
+    assert record.plan.lam.dtype == tf.float32 and record.patch_attention.dtype == tf.float32
     assert np.isfinite(float(metrics["loss"]))
     _context.clear_record()
 

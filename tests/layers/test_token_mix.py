@@ -376,10 +376,10 @@ def test_teacher_targets_in_the_train_step_of_a_vit():
     model(images)
     metrics = mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
     record = kmix._context.get_record()
-    plan = record.extras["plans"][0]
+    plan = record.plans[0]
     expected_targets = tokenmix_targets(teacher(images), labels, plan.index,
                                         mixer.partner_token_mask(plan, 16, 16), label_smoothing=0.1)
-    np.testing.assert_allclose(record.extras["teacher_targets"].numpy(), expected_targets.numpy(), atol=1e-6)
+    np.testing.assert_allclose(record.teacher_targets.numpy(), expected_targets.numpy(), atol=1e-6)
     logits = model(mixer.mix_images(images, plan), training=True).numpy()
     z = logits - logits.max(-1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))

@@ -25,11 +25,13 @@ def plan(index, lam):
 
 
 @contextlib.contextmanager
-def step(plans, training=True, num_classes=None, **extras):
-    """Eagerly records `plans` (a plan or a list) as the current training step."""
+def step(plans, training=True, num_classes=None, **fields):
+    """Eagerly records `plans` (a plan or a list) as the current training step.
+
+    `fields` are further `StepRecord` fields (e.g. `mixed_logits=...`).
+    """
     plans = plans if isinstance(plans, list) else [plans]
-    extras = dict(extras, plans=plans)
-    record = _context.StepRecord(plans[0], Source(), num_classes, 0.0, training, extras)
+    record = _context.StepRecord(plans[0], Source(), num_classes, 0.0, training, plans=plans, **fields)
     _context.set_record(record)
     try:
         yield record

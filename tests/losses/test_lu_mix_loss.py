@@ -36,7 +36,7 @@ def expected_loss(lam, noise, w, labels=LABELS, index=INDEX, logits=LOGITS):
 def test_matches_the_documented_formula(noise):
     loss = kmix.losses.LUMixLoss(noise=noise, noise_scale=0.2, prediction_weight=0.3)
     lam = np.array([0.7, 0.2, 0.55, 0.9, 0.4, 0.6], np.float32)
-    with helpers.step(helpers.plan(INDEX, lam), seed=SEED):
+    with helpers.step(helpers.plan(INDEX, lam), loss_seed=SEED):
         value = float(loss(LABELS, LOGITS))
     salted = tf.random.experimental.stateless_fold_in(SEED, 0x4C554D)
     if noise == "uniform":
@@ -51,7 +51,7 @@ def test_matches_the_documented_formula(noise):
 
 def test_no_noise_and_no_prediction_is_mixup_crossentropy():
     lam = np.full(6, 0.65, np.float32)
-    with helpers.step(helpers.plan(INDEX, lam), seed=SEED):
+    with helpers.step(helpers.plan(INDEX, lam), loss_seed=SEED):
         value = float(kmix.losses.LUMixLoss(noise="none", prediction_weight=0.0)(LABELS, LOGITS))
         reference = float(kmix.losses.MixupCrossentropy()(LABELS, LOGITS))
     np.testing.assert_allclose(value, reference, atol=1e-6)
@@ -59,7 +59,7 @@ def test_no_noise_and_no_prediction_is_mixup_crossentropy():
 
 def test_prediction_only_moves_lambda_towards_the_prediction():
     lam = np.full(6, 0.5, np.float32)
-    with helpers.step(helpers.plan(INDEX, lam), seed=SEED):
+    with helpers.step(helpers.plan(INDEX, lam), loss_seed=SEED):
         value = float(kmix.losses.LUMixLoss(noise="none", prediction_weight=1.0)(LABELS, LOGITS))
     expected, _ = expected_loss(lam, np.zeros(6), 1.0)
     np.testing.assert_allclose(value, expected, atol=1e-5)
@@ -69,7 +69,7 @@ def test_the_ratio_is_detached_the_gradient_is_that_of_fixed_targets():
     loss = kmix.losses.LUMixLoss(noise="uniform", noise_scale=0.3, prediction_weight=0.7)
     lam = np.array([0.7, 0.2, 0.55, 0.9, 0.4, 0.6], np.float32)
     logits = tf.Variable(LOGITS)
-    with helpers.step(helpers.plan(INDEX, lam), seed=SEED) as record:
+    with helpers.step(helpers.plan(INDEX, lam), loss_seed=SEED) as record:
         with tf.GradientTape() as tape:
             value = loss(LABELS, logits)
         grad = tape.gradient(value, logits).numpy()
@@ -84,7 +84,7 @@ def test_seeded_by_the_step_different_seeds_give_different_noise():
     loss = kmix.losses.LUMixLoss(noise="uniform", noise_scale=0.3, prediction_weight=0.0)
     values = []
     for seed in ([1, 2], [1, 2], [3, 4]):
-        with helpers.step(helpers.plan(INDEX, lam), seed=tf.constant(seed)):
+        with helpers.step(helpers.plan(INDEX, lam), loss_seed=tf.constant(seed)):
             values.append(float(loss(LABELS, LOGITS)))
     assert values[0] == values[1] and values[0] != values[2]
 
@@ -104,7 +104,7 @@ def test_finite_and_unmixed_rows_keep_their_lambda(lam, batch):
     logits = tf.Variable(np.random.default_rng(0).normal(size=(batch, 4)).astype(np.float32) * 50)
     index = np.roll(np.arange(batch), 1)
     loss = kmix.losses.LUMixLoss(noise="gaussian", noise_scale=0.5, prediction_weight=0.5)
-    with helpers.step(helpers.plan(index, lam), seed=SEED):
+    with helpers.step(helpers.plan(index, lam), loss_seed=SEED):
         with tf.GradientTape() as tape:
             value = loss(labels, logits)
         reference = kmix.losses.MixupCrossentropy()(labels, logits)

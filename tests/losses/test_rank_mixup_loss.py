@@ -232,7 +232,7 @@ def test_the_loss_in_fit_uses_the_recorded_mixes():
         def call(self, y_true, y_pred):
             record = _context.get_record()
             if record.training:
-                seen.update(record.extras, raw=y_pred)
+                seen.update(mixed_logits=record.mixed_logits, plans=record.plans, raw=y_pred)
             return super().call(y_true, y_pred)
 
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=Spy(mode="mndcg", weight=1.0), run_eagerly=True)

@@ -1,4 +1,7 @@
-"""Fused apply kernels used by the mixing layers.
+"""The blend kernels: the one implementation of applying a mask to two images.
+
+`kmix.ops.blend` and `kmix.ops.mix_images` call `blend_values` directly; the
+mixing layers call the fused versions below.
 
 Applying a plan is memory-bound: read the batch, read the partner pixels,
 write the result. Compiled by XLA, the gather, cast and blend fuse into one
@@ -13,23 +16,18 @@ results) for environments where XLA is unavailable.
 
 import tensorflow as tf
 
-_STATE = {"fused": True}
-
-
-def set_fused_kernels(enabled):
-    """Enables or disables the XLA-fused apply kernels (default: enabled)."""
-    _STATE["fused"] = bool(enabled)
-
-
-def fused_kernels_enabled():
-    return _STATE["fused"]
+from kmix.config import fused_kernels_enabled
 
 
 def _channels(mask, channels_first):
     return tf.transpose(mask, [0, 3, 1, 2]) if channels_first else mask
 
 
-def _blend(images, partner, mask, out_dtype, channels_first, binary):
+def blend_values(images, partner, mask, out_dtype, channels_first=False, binary=False):
+    """`mask * images + (1 - mask) * partner` in float32, cast to `out_dtype`.
+
+    With `binary` (a 0/1 mask) it selects instead of blending: the same values.
+    """
     x = tf.cast(images, tf.float32)
     p = tf.cast(partner, tf.float32)
     m = _channels(mask, channels_first)
@@ -41,7 +39,7 @@ def _blend(images, partner, mask, out_dtype, channels_first, binary):
 
 
 def _blend_take(images, index, mask, out_dtype, channels_first, binary):
-    return _blend(images, tf.gather(images, index), mask, out_dtype, channels_first, binary)
+    return blend_values(images, tf.gather(images, index), mask, out_dtype, channels_first, binary)
 
 
 def _blend_take_boxes(images, index, boxes, out_dtype, channels_first):
@@ -59,22 +57,22 @@ def _blend_take_boxes(images, index, boxes, out_dtype, channels_first):
 
 _blend_take_xla = tf.function(_blend_take, jit_compile=True, reduce_retracing=True, autograph=False)
 _blend_take_boxes_xla = tf.function(_blend_take_boxes, jit_compile=True, reduce_retracing=True, autograph=False)
-_blend_xla = tf.function(_blend, jit_compile=True, reduce_retracing=True, autograph=False)
+_blend_xla = tf.function(blend_values, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def blend_take(images, index, mask, out_dtype, channels_first=False, binary=False):
     """`mask * images + (1 - mask) * take(images, index)` cast to `out_dtype`."""
-    fn = _blend_take_xla if _STATE["fused"] else _blend_take
+    fn = _blend_take_xla if fused_kernels_enabled() else _blend_take
     return fn(images, index, mask, out_dtype, channels_first, binary)
 
 
 def blend_take_boxes(images, index, boxes, out_dtype, channels_first=False):
     """Box paste from `take(images, index)`; equals `blend_take` with the box mask."""
-    fn = _blend_take_boxes_xla if _STATE["fused"] else _blend_take_boxes
+    fn = _blend_take_boxes_xla if fused_kernels_enabled() else _blend_take_boxes
     return fn(images, index, tf.cast(boxes, tf.int32), out_dtype, channels_first)
 
 
 def blend(images, partner, mask, out_dtype, channels_first=False, binary=False):
     """`mask * images + (1 - mask) * partner` cast to `out_dtype`."""
-    fn = _blend_xla if _STATE["fused"] else _blend
+    fn = _blend_xla if fused_kernels_enabled() else blend_values
     return fn(images, partner, mask, out_dtype, channels_first, binary)
