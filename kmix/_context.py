@@ -203,3 +203,40 @@ def record_logits(clean_logits, mixed_logits):
     if record is not None and record.mixed_logits is None:
         record.clean_logits = clean_logits
         record.mixed_logits = mixed_logits
+
+
+def check_loss_reads_plan(layer, model):
+    """The guard against plan-blind losses: raises if `model`'s loss cannot see the plan.
+
+    A mixing `layer` inside a compiled `model` mixes only the images; the loss
+    must read the recorded plan (a kmix loss) or it trains on unmixed labels.
+    Models that mix in their own train step (`kmix.models.MixingMixin`) hand
+    plain losses the mixed targets themselves and are not checked here.
+    """
+    import keras
+
+    if model is None or model is layer or not isinstance(model, keras.Model):
+        return
+    if getattr(model, "_kmix_mixes_in_train_step", False):
+        return
+    if not getattr(model, "compiled", False):
+        return
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return
+    losses = keras.tree.flatten(loss)
+    unaware = [l for l in losses if not getattr(l, "_kmix_reads_plan", False)]
+    if unaware:
+        names = ", ".join(
+            getattr(l, "name", None) or getattr(l, "__name__", None) or repr(l)
+            if not isinstance(l, str) else repr(l)
+            for l in unaware
+        )
+        raise ValueError(
+            f"{type(layer).__name__} mixes the images inside model "
+            f"'{model.name}', but the model was compiled with loss={names}, "
+            "which cannot see the mixing plan: it would train on unmixed "
+            "labels. Compile with a kmix loss such as "
+            "`kmix.losses.MixupCrossentropy()`, or mix (images, labels) in "
+            "the tf.data pipeline with `ds.map(layer)`."
+        )

@@ -430,32 +430,7 @@ class BaseMixLayer(keras.layers.Layer):
                 call_context=call_context,
             )
         )
-        model = current_entry_layer()
-        if model is None or model is self or not isinstance(model, keras.Model):
-            return
-        if getattr(model, "_kmix_mixes_in_train_step", False):
-            return
-        if not getattr(model, "compiled", False):
-            return
-        loss = getattr(model, "loss", None)
-        if loss is None:
-            return
-        losses = keras.tree.flatten(loss)
-        unaware = [l for l in losses if not getattr(l, "_kmix_reads_plan", False)]
-        if unaware:
-            names = ", ".join(
-                getattr(l, "name", None) or getattr(l, "__name__", None) or repr(l)
-                if not isinstance(l, str) else repr(l)
-                for l in unaware
-            )
-            raise ValueError(
-                f"{type(self).__name__} mixes the images inside model "
-                f"'{model.name}', but the model was compiled with loss={names}, "
-                "which cannot see the mixing plan: it would train on unmixed "
-                "labels. Compile with a kmix loss such as "
-                "`kmix.losses.MixupCrossentropy()`, or mix (images, labels) in "
-                "the tf.data pipeline with `ds.map(layer)`."
-            )
+        _context.check_loss_reads_plan(self, current_entry_layer())
 
     def _check_only_mixer(self, call_context, model):
         """Raises if another mixer already mixes the images of this step."""
