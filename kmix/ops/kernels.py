@@ -19,7 +19,8 @@ import tensorflow as tf
 from kmix.config import fused_kernels_enabled
 
 
-def _channels(mask, channels_first):
+def channels_mask(mask, channels_first):
+    """A `(B, H, W, 1)` mask laid out as the images (`(B, 1, H, W)` channels first)."""
     return tf.transpose(mask, [0, 3, 1, 2]) if channels_first else mask
 
 
@@ -30,7 +31,7 @@ def blend_values(images, partner, mask, out_dtype, channels_first=False, binary=
     """
     x = tf.cast(images, tf.float32)
     p = tf.cast(partner, tf.float32)
-    m = _channels(mask, channels_first)
+    m = channels_mask(mask, channels_first)
     if binary:
         out = tf.where(m > 0.5, x, p)
     else:

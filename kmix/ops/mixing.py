@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmix.ops.kernels import blend_values
+from kmix.ops.kernels import channels_mask
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
@@ -25,12 +26,6 @@ def lam_from_mask(mask):
     """
     mask = tf.cast(mask, tf.float32)
     return tf.reduce_mean(mask, axis=[1, 2, 3])
-
-
-def _channels_mask(mask, data_format):
-    if data_format == "channels_first":
-        return tf.transpose(mask, [0, 3, 1, 2])
-    return mask
 
 
 def blend(images, partner_images, mask, data_format="channels_last"):
@@ -234,11 +229,11 @@ def mix_segmentation_masks(masks, partner_masks, mask, data_format="channels_las
     own pixel on a tie).
     """
     if masks.dtype.is_floating:
-        m = _channels_mask(tf.cast(mask, masks.dtype), data_format) if masks.shape.rank == 4 else tf.cast(mask[..., 0], masks.dtype)
+        m = channels_mask(tf.cast(mask, masks.dtype), data_format == "channels_first") if masks.shape.rank == 4 else tf.cast(mask[..., 0], masks.dtype)
         return partner_masks + m * (masks - partner_masks)
     m = mask if masks.shape.rank == 4 else mask[..., 0]
     if masks.shape.rank == 4:
-        m = _channels_mask(m, data_format)
+        m = channels_mask(m, data_format == "channels_first")
     return tf.where(m >= 0.5, masks, partner_masks)
 
 
