@@ -2,14 +2,17 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+def _add_flag(variable, flag, value):
+    """Appends `--flag=value` to the environment variable unless it sets `flag` already."""
+    if flag not in os.environ.get(variable, ""):
+        os.environ[variable] = (os.environ.get(variable, "") + f" --{flag}={value}").strip()
+
+
 # XLA's CPU backend without LLVM's optimisation passes: the tests compile many
 # small XLA programs and run each a few steps, so compile time dominates (a
 # third less with this flag). What compiles is unchanged; set XLA_FLAGS
 # yourself to test with the optimised backend.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-    ).strip()
+_add_flag("XLA_FLAGS", "xla_backend_optimization_level", 0)
 
 # TensorFlow's persistent XLA cache, in one fresh folder per test run: many
 # tests compile the same XLA program (the same kernel at the same shapes, a
@@ -24,10 +27,7 @@ if "tf_xla_persistent_cache_directory" not in os.environ.get("TF_XLA_FLAGS", "")
 
         _XLA_CACHE_CREATED = tempfile.mkdtemp(prefix="kmix-test-xla-cache-")
         os.environ["KMIX_TEST_XLA_CACHE"] = _XLA_CACHE_CREATED
-    os.environ["TF_XLA_FLAGS"] = (
-        os.environ.get("TF_XLA_FLAGS", "")
-        + " --tf_xla_persistent_cache_directory=" + os.environ["KMIX_TEST_XLA_CACHE"]
-    ).strip()
+    _add_flag("TF_XLA_FLAGS", "tf_xla_persistent_cache_directory", os.environ["KMIX_TEST_XLA_CACHE"])
 
 import pytest  # noqa: E402
 
