@@ -10,6 +10,6 @@ from kmix import metrics
 from kmix import models
 from kmix import ops
 from kmix import visualization
-from kmix.plan import MixPlan
+from kmix.mix_plan import MixPlan
 
 __all__ = ["MixPlan", "config", "layers", "losses", "metrics", "models", "ops", "datasets", "visualization", "__version__"]

@@ -13,8 +13,11 @@ def python_blocks(text):
     return [textwrap.dedent(block) for block in FENCE.findall(text or "")]
 
 
-def run_block(source, where):
-    """Executes `source`; each `print(x)  # text` line must print `text`."""
+def run_block(source, where, namespace=None):
+    """Executes `source`; each `print(x)  # text` line must print `text`.
+
+    With `namespace` (a dict), the block's names are left in it.
+    """
     lines = []
     expectations = []
     for line in source.splitlines():
@@ -32,7 +35,8 @@ def run_block(source, where):
             f"{where}: printed {printed!r}, the example says {expectations[position]!r}"
         )
 
-    namespace = {"__kmix_check__": check, "__name__": "__doc_example__"}
+    namespace = {} if namespace is None else namespace
+    namespace.update({"__kmix_check__": check, "__name__": "__doc_example__"})
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile("\n".join(lines), where, "exec"), namespace)
     return len(expectations)

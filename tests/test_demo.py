@@ -45,7 +45,7 @@ def test_a_reset_model_trains_exactly_as_a_freshly_built_one(monkeypatch):
     # what seed 1 gives on a model that never trained. The reset copies every
     # variable whatever the size, so a one-block ViT shows it at a third of
     # the tracing time.
-    monkeypatch.setattr(demo, "VIT", dict(demo.VIT, dim=16, depth=1, num_heads=2))
+    monkeypatch.setattr(demo.protocol, "VIT", dict(demo.protocol.VIT, dim=16, depth=1, num_heads=2))
     data = demo.load_data()
     method = demo.methods()["MixUp"]  # a mixer with its own seed generator
     reused = demo.MethodRunner("MixUp", method, data, epochs=1, steps_per_epoch=2, jit_compile=False)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import kmix
 from kmix import visualization as vis
+from kmix.visualization import reliability
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -255,7 +256,7 @@ def _random_predictions(n=300, k=5, seed=0):
 @pytest.mark.parametrize("num_bins", [1, 7, 15])
 def test_reliability_bins_match_loop_reference(num_bins):
     labels, probabilities = _random_predictions()
-    bins = vis._reliability_bins(labels, probabilities, num_bins)
+    bins = reliability._reliability_bins(labels, probabilities, num_bins)
     counts, ece = _reference_bins(labels, probabilities, num_bins)
     assert bins["counts"].tolist() == counts
     assert bins["ece"] == pytest.approx(ece, abs=1e-12)
@@ -264,7 +265,7 @@ def test_reliability_bins_match_loop_reference(num_bins):
 def test_reliability_bins_boundary_goes_to_the_lower_bin():
     # conf 0.5 sits on the edge between (0.25, 0.5] and (0.5, 0.75]: lower bin.
     probabilities = np.array([[0.5, 0.5], [0.75, 0.25], [0.25, 0.75], [1.0, 0.0]])
-    bins = vis._reliability_bins(np.array([0, 0, 0, 0]), probabilities, 4)
+    bins = reliability._reliability_bins(np.array([0, 0, 0, 0]), probabilities, 4)
     assert bins["counts"].tolist() == [0, 1, 2, 1]
     # bin (0.5, 0.75]: confidences 0.75 (correct) and 0.75 (wrong): acc 0.5.
     assert bins["accuracy"][2] == 0.5
@@ -281,7 +282,7 @@ def test_reliability_diagram_png_title_and_bars(tmp_path):
     )
     _assert_png(path)
     assert len(figure.axes) == 2
-    bins = vis._reliability_bins(labels, probabilities.astype("float32").astype("float64"), 10)
+    bins = reliability._reliability_bins(labels, probabilities.astype("float32").astype("float64"), 10)
     assert figure.axes[0].get_title() == f"model: ECE = {bins['ece']:.3f} (300 samples, 10 bins)"
     filled = bins["counts"] > 0
     accuracy_bars = figure.axes[0].containers[0]
@@ -323,7 +324,7 @@ def test_reliability_diagrams_one_panel_per_model(tmp_path):
     _assert_png(path)
     assert len(figure.axes) == 3  # the fourth cell of the 2x2 grid is removed
     for axes, value, name in zip(figure.axes, [probabilities, flat, np.eye(5)[labels]], ["model", "flat", "sharp"]):
-        bins = vis._reliability_bins(labels, value.astype("float64"), 10)
+        bins = reliability._reliability_bins(labels, value.astype("float64"), 10)
         assert axes.get_title() == f"{name}\nECE = {bins['ece']:.3f}"
         filled = bins["counts"] > 0
         np.testing.assert_allclose([bar.get_height() for bar in axes.containers[0]], bins["accuracy"][filled])

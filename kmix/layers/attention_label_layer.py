@@ -38,16 +38,17 @@ def check_patch_size(patch_size):
 
 
 def _mixer_refinable(mixer, refine_mixers):
-    return bool(getattr(mixer, "_binary_mask", True)) and (
+    return bool(mixer.binary_mask) and (
         refine_mixers is None or type(mixer).__name__ in refine_mixers
     )
 
 
-def refined_rows(plan, mixer=None, aux=None, refine_mixers=None):
+def refined_rows(plan, mixer=None, refine_mixers=None):
     """Which rows get attention labels: rows cut and pasted by a refinable mixer.
 
-    Blend rows (MixUp) keep their area labels, as in TransMix. With a
-    `RandomMixChoice` the decision is made per row from its per-row choice.
+    Blend rows (MixUp) keep their area labels, as in TransMix. The mixer tells
+    which of its methods mixed each row (`mixer.row_mixers(plan)`: per row for
+    a `RandomMixChoice`).
 
     Returns:
         `None` (every row), `False` (no row) or a bool tensor `(B,)`.
@@ -57,15 +58,16 @@ def refined_rows(plan, mixer=None, aux=None, refine_mixers=None):
         return False  # a blend plan: nothing to refine
     if mixer is None:
         return None
-    members = getattr(mixer, "mixers", None)
-    if members is not None and aux is not None and "choice" in aux:
-        flags = [_mixer_refinable(m, refine_mixers) for m in members] + [False]
-        if all(flags[:-1]):
-            return None
-        if not any(flags):
-            return False
-        return tf.gather(tf.constant(flags), aux["choice"])
-    return None if _mixer_refinable(mixer, refine_mixers) else False
+    members, choice = mixer.row_mixers(plan)
+    flags = [_mixer_refinable(m, refine_mixers) for m in members]
+    if choice is None:
+        return None if flags[0] else False
+    flags.append(False)  # rows left unmixed
+    if all(flags[:-1]):
+        return None
+    if not any(flags):
+        return False
+    return tf.gather(tf.constant(flags), choice)
 
 
 def infer_patch_size(mask, tokens, patch_size=None):
@@ -183,8 +185,14 @@ class AttentionLabelLayer(keras.layers.Layer):
         return attention.shape[-1]
 
     def refine_lam(self, plan, outputs, targets=None, mixer=None, aux=None):
-        """Returns the refined own-label weight `(B,)`; area `lam` on rows not refined."""
-        rows = refined_rows(plan, mixer, aux, self.refine_mixers)
+        """Returns the refined own-label weight `(B,)`; area `lam` on rows not refined.
+
+        `aux` (a dict with the per-row `"choice"` of a `RandomMixChoice`) is
+        kept for one release: the plan now carries `plan.choice` itself.
+        """
+        if aux is not None and plan.choice is None and "choice" in aux:
+            plan = plan._replace(choice=aux["choice"])
+        rows = refined_rows(plan, mixer, self.refine_mixers)
         if rows is False:
             return tf.cast(plan.lam, tf.float32)
         attention = attention_from(outputs, self.required_attention, type(self).__name__)

@@ -1,4 +1,4 @@
-"""BaseMixLayer: seeds, input forms, plan sampling and application."""
+"""BaseMixLayer: the public mixer contract (seeds, plan sampling and application)."""
 
 from collections.abc import Mapping
 
@@ -6,10 +6,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kmix import _context
+from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix._compat import require_tensorflow_backend
+from kmix.layers.mix_inputs import MixInputs
+from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
 from kmix.ops.mixing import lam_from_mask
 from kmix.ops.mixing import mix_soft_labels
@@ -20,46 +22,31 @@ from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
-from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_images
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
 from kmix.ops.validation import check_positive
-from kmix.ops.validation import check_same_batch
 from kmix.ops.validation import check_seed
-from kmix.plan import MixPlan
-from kmix.plan import identity_plan
-
-IMAGES = "images"
-LABELS = "labels"
-SEGMENTATION_MASKS = "segmentation_masks"
-BOUNDING_BOXES = "bounding_boxes"
+from kmix.mix_plan import PLAN_EXTRA_FIELDS
+from kmix.mix_plan import MixPlan
+from kmix.mix_plan import identity_plan
 
 LAM_SCOPES = ("batch", "sample")
 
 
-class _Inputs:
-    """The parsed call arguments: which form they came in and their parts."""
-
-    def __init__(self, form, images, labels=None, segmentation_masks=None,
-                 sample_weight=None, data=None, single=False):
-        self.form = form
-        self.images = images
-        self.labels = labels
-        self.segmentation_masks = segmentation_masks
-        self.sample_weight = sample_weight
-        self.data = data
-        self.single = single
-
-
 class BaseMixLayer(keras.layers.Layer):
-    """Base class of kmix's mixing layers.
+    """Base class of kmix's mixing layers, and the contract for writing a new one.
 
-    A subclass implements `_sample_mask`; the base class draws the partner
-    index, measures `lam` as the mean of the realised mask (in exactly one place,
-    so labels always agree with pixels), routes the input forms, mixes labels
-    and segmentation masks, and keeps the plan for kmix losses when it only sees
-    images (inside a `keras.Sequential`).
+    A mixer is one subclass implementing `sample_mask`: the own-pixel weights
+    of every row for a batch. Everything else is inherited: the partner index
+    (`partner`), `lam` measured as the mean of the realised mask (in exactly one
+    place, so labels always agree with pixels), label and segmentation-mask
+    mixing, the input forms (dict, tuple, images alone, one image), seeds,
+    `tf.data` / `keras.Sequential` / XLA support, recording the plan for kmix
+    losses when the layer sees images only, and `get_config`. A mixer whose
+    partner is transformed before pasting (ResizeMix shrinks it) also
+    implements `partner_images`; one that needs a given image size implements
+    `check_image_size`. Add your own constructor arguments to `get_config`.
 
     Args:
         alpha: float > 0. Beta(alpha, alpha) concentration of the mixing ratio.
@@ -74,11 +61,34 @@ class BaseMixLayer(keras.layers.Layer):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Example:
+
+    ```python
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    import kmix
+
+    class TopBottomMix(kmix.layers.BaseMixLayer):
+        # Keeps the top rows of each image; the partner fills the rest.
+
+        def sample_mask(self, batch_size, height, width, seed):
+            lam = self.sample_lam(batch_size, seed)  # (B,), per lam_scope
+            rows = (tf.range(height, dtype="float32") + 0.5) / float(height)
+            own = tf.cast(rows[None, :] < lam[:, None], "float32")  # (B, H)
+            return tf.tile(own[:, :, None, None], [1, 1, width, 1])
+
+    layer = TopBottomMix(num_classes=10, seed=0)
+    images, labels = layer(np.random.rand(8, 32, 32, 3), np.arange(8))
+    print(images.shape, labels.shape)  # (8, 32, 32, 3) (8, 10)
+    ```
     """
 
-    # Masks of this mixer are 0/1, which lets the apply kernel select
-    # instead of blend.
-    _binary_mask = True
+    # Whether every mask of this mixer is 0/1 (cut and paste, no blend): the
+    # apply kernel then selects instead of blending, and attention-guided label
+    # layers refine the rows it mixes.
+    binary_mask = True
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 
@@ -129,36 +139,75 @@ class BaseMixLayer(keras.layers.Layer):
         self.built = True
 
     # ------------------------------------------------------------------
-    # Subclass hooks
+    # The contract a new mixer implements
     # ------------------------------------------------------------------
-    def _sample_mask(self, batch_size, height, width, seed):
-        """Returns the own-pixel mask `(B, H, W, 1)` or `(B, 1, 1, 1)`.
+    def sample_mask(self, batch_size, height, width, seed):
+        """Returns the own-pixel mask of a batch: the one method a mixer implements.
 
-        A subclass may return `(mask, aux)` instead, where `aux` is a dict of
-        tensors its `_apply_images` can use for a faster paste (the mask stays
-        the definition of the plan; `lam` is always measured from it).
+        Args:
+            batch_size: scalar int32 tensor `B` (may be unknown while tracing).
+            height: int (or scalar tensor when unknown) `H`.
+            width: int (or scalar tensor when unknown) `W`.
+            seed: int32 tensor `(2,)`; use it with stateless ops only (split
+                it with `kmix.ops.split_seed` for several draws).
+
+        Returns:
+            float32 `(B, H, W, 1)` (or `(B, 1, 1, 1)` for a blend): the weight
+            of each row's own pixels, in `[0, 1]`. The partner fills the rest,
+            and `lam` is measured from it. A built-in mixer may return
+            `(mask, fields)`, where `fields` is a dict of the optional
+            `kmix.MixPlan` fields it fills (`"boxes"`, `"shift"`, `"choice"`).
         """
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `sample_mask(batch_size, "
+            "height, width, seed)`, returning the own-pixel mask (B, H, W, 1)."
+        )
 
-    def _mask_and_aux(self, batch_size, height, width, seed):
-        out = self._sample_mask(batch_size, height, width, seed)
-        return out if isinstance(out, tuple) else (out, {})
+    def partner_images(self, images, plan, nearest=False):
+        """The partner pixels of every row, aligned with `images`, or `None`.
 
-    def _check_image_size(self, height, width):
-        """Raises if this mixer cannot handle images of this size (before work)."""
+        Implement it only when the partner is transformed before pasting
+        (ResizeMix pastes the whole partner, shrunk to the box read from the
+        plan). `None` (the default) means `take(images, plan.index)`, which the
+        apply kernel fuses.
 
-    def _partner_images(self, images, plan, aux, nearest=False):
-        """The partner pixels for every row, aligned with `images`.
-
-        Default: `take(images, index)`. ResizeMix pastes a resized partner.
-        Returning `None` means "take(images, index)" and lets the apply
-        kernel fuse the gather.
+        Args:
+            images: `(B, H, W, C)` images (channels-first per `data_format`), or
+                `(B, H, W)` / `(B, H, W, C)` segmentation masks.
+            plan: the `kmix.MixPlan` being applied.
+            nearest: bool. Resample with nearest neighbours only (segmentation
+                masks keep their class ids).
         """
         return None
 
+    def check_image_size(self, height, width):
+        """Raises if this mixer cannot mix images of this size (before any work).
+
+        `height` and `width` are ints, or scalar tensors when unknown statically.
+        """
+
+    def row_mixers(self, plan):
+        """Which mixer mixed each row of `plan`.
+
+        Returns:
+            `(mixers, choice)`: a list of mixing layers and `None` (every row
+            mixed by `mixers[0]`), or an int32 `(B,)` tensor indexing `mixers`
+            per row (an index `len(mixers)` marks a row left unmixed).
+        """
+        return [self], None
+
     # ------------------------------------------------------------------
-    # Sampling
+    # Helpers for sample_mask
     # ------------------------------------------------------------------
+    def sample_lam(self, batch_size, seed, alpha=None):
+        """Beta(alpha, alpha) ratios per row, float32 `(B,)`.
+
+        One draw repeated over the batch with `lam_scope="batch"`, one per row
+        with `"sample"`. XLA-safe (no gamma op).
+        """
+        ratios = self._sample_ratios(self._scope_size(batch_size), seed, alpha)
+        return self._broadcast_scope(ratios, batch_size)
+
     def _scope_size(self, batch_size):
         """How many random parameter sets to draw: 1 per batch, or B."""
         return 1 if self.lam_scope == "batch" else batch_size
@@ -174,24 +223,43 @@ class BaseMixLayer(keras.layers.Layer):
         alpha = self.alpha if alpha is None else alpha
         return sample_beta(tf.reshape(count, [1]), alpha, seed)
 
-    def _finalize_plan(self, index, mask, batch_size):
+    # ------------------------------------------------------------------
+    # Sampling
+    # ------------------------------------------------------------------
+    def _mask_and_fields(self, batch_size, height, width, seed):
+        out = self.sample_mask(batch_size, height, width, seed)
+        mask, fields = out if isinstance(out, tuple) else (out, {})
+        unknown = sorted(set(fields) - set(PLAN_EXTRA_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}.sample_mask returned plan fields {unknown}; "
+                f"a MixPlan has the optional fields {PLAN_EXTRA_FIELDS}."
+            )
+        return mask, fields
+
+    def _finalize_plan(self, index, mask, batch_size, **fields):
         """Builds the plan; lam is measured from the realised mask here only."""
         mask = tf.cast(mask, tf.float32)
         # A batch of one cannot be mixed: leave it as it is. (A cond runs one
         # branch only, where a select would rewrite the whole mask.)
         mask = tf.cond(batch_size < 2, lambda: tf.ones_like(mask), lambda: mask)
-        return MixPlan(index=tf.cast(index, tf.int32), mask=mask, lam=lam_from_mask(mask))
+        return MixPlan(
+            index=tf.cast(index, tf.int32), mask=mask, lam=lam_from_mask(mask), **fields
+        )
 
     def _sample(self, batch_size, height, width, seed=None):
-        """Draws `(plan, aux)`; `aux` holds apply-time data of composite mixers."""
+        """Draws the plan of a batch of the given size."""
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_mask = split_seed(seed, 2)
         index = sample_partner_index(batch_size, seed_index, self.partner)
-        mask, aux = self._mask_and_aux(batch_size, height, width, seed_mask)
-        return self._finalize_plan(index, mask, batch_size), aux
+        mask, fields = self._mask_and_fields(batch_size, height, width, seed_mask)
+        return self._finalize_plan(index, mask, batch_size, **fields)
 
     def sample_plan(self, images, seed=None):
         """Draws the `MixPlan` this layer would use for a batch of images.
+
+        `layer.mix_images(images, layer.sample_plan(images))` gives what
+        `layer(images)` gives with the same seed state.
 
         Args:
             images: tensor `(B, H, W, C)` (channels-first per `data_format`).
@@ -202,26 +270,29 @@ class BaseMixLayer(keras.layers.Layer):
             A `kmix.MixPlan` with `mask` of shape `(B, H, W, 1)` or `(B, 1, 1, 1)`.
         """
         images, _ = check_images(images, allow_single=False)
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
-        plan, _ = self._sample(batch_size, height, width, seed)
-        return plan
+        batch_size, height, width = self.image_dims(images)
+        self.check_image_size(height, width)
+        return self._sample(batch_size, height, width, seed)
 
     # ------------------------------------------------------------------
     # Applying
     # ------------------------------------------------------------------
-    def _apply_images(self, images, plan, aux, out_dtype):
-        partner = self._partner_images(images, plan, aux)
+    def _apply_images(self, images, plan, out_dtype):
+        partner = self.partner_images(images, plan)
         channels_first = self.data_format == "channels_first"
-        binary = self._binary_mask and plan.mask.shape[1] != 1
+        if partner is None and plan.boxes is not None:
+            return _kernels.blend_take_boxes(
+                images, plan.index, plan.boxes, out_dtype, channels_first
+            )
+        binary = self.binary_mask and plan.mask.shape[1] != 1
         if partner is None:
             return _kernels.blend_take(
                 images, plan.index, plan.mask, out_dtype, channels_first, binary
             )
         return _kernels.blend(images, partner, plan.mask, out_dtype, channels_first, binary)
 
-    def _apply_segmentation_masks(self, masks, plan, aux):
-        partner = self._partner_images(masks, plan, aux, nearest=True)
+    def _apply_segmentation_masks(self, masks, plan):
+        partner = self.partner_images(masks, plan, nearest=True)
         if partner is None:
             partner = tf.gather(masks, plan.index)
         return mix_segmentation_masks(masks, partner, plan.mask, self.data_format)
@@ -237,12 +308,13 @@ class BaseMixLayer(keras.layers.Layer):
             The mixed images in the layer's compute dtype.
         """
         images, _ = check_images(images, allow_single=False)
-        return self._apply_images(images, plan, {}, self.compute_dtype)
+        return self._apply_images(images, plan, self.compute_dtype)
 
     # ------------------------------------------------------------------
     # Call
     # ------------------------------------------------------------------
-    def _batch_dims(self, images):
+    def image_dims(self, images):
+        """`(B, H, W)` of rank-4 images per `data_format`; static sizes as ints."""
         shape = tf.shape(images)
         if self.data_format == "channels_first":
             h, w = images.shape[2], images.shape[3]
@@ -252,135 +324,30 @@ class BaseMixLayer(keras.layers.Layer):
             dyn_h, dyn_w = shape[1], shape[2]
         return shape[0], (h if h is not None else dyn_h), (w if w is not None else dyn_w)
 
-    def _unpack(self, data, labels, sample_weight):
-        if isinstance(data, Mapping):
-            if labels is not None or sample_weight is not None:
-                raise ValueError(
-                    f"{type(self).__name__} takes either a dict or "
-                    "(images, labels) as arguments, not both. Received: a dict "
-                    "and a second positional argument"
-                )
-            if IMAGES not in data:
-                raise ValueError(
-                    f"A dict input to {type(self).__name__} must have an "
-                    f"'{IMAGES}' key. Received keys: {sorted(data.keys())}"
-                )
-            if BOUNDING_BOXES in data:
-                raise ValueError(
-                    f"`{BOUNDING_BOXES}` are not supported yet by "
-                    f"{type(self).__name__}: mixing would need box labels "
-                    "from both images. Remove the key or mix detection data "
-                    "with a detection-specific augmentation. Received keys: "
-                    f"{sorted(data.keys())}"
-                )
-            return _Inputs(
-                "dict",
-                data[IMAGES],
-                data.get(LABELS),
-                data.get(SEGMENTATION_MASKS),
-                data=data,
-            )
-        if isinstance(data, (tuple, list)):
-            if labels is not None:
-                raise ValueError(
-                    f"{type(self).__name__} takes either a tuple "
-                    "(images, labels) or images and labels as two arguments, "
-                    "not both."
-                )
-            if len(data) not in (2, 3):
-                raise ValueError(
-                    f"A tuple input to {type(self).__name__} must be "
-                    "(images, labels) or (images, labels, sample_weight). "
-                    f"Received: a tuple of length {len(data)}"
-                )
-            sw = data[2] if len(data) == 3 else None
-            return _Inputs("tuple", data[0], data[1], sample_weight=sw, data=data)
-        if labels is not None:
-            return _Inputs("args", data, labels, sample_weight=sample_weight)
-        if sample_weight is not None:
-            raise ValueError(
-                f"{type(self).__name__} received `sample_weight` without labels."
-            )
-        return _Inputs("images", data)
+    def _extra_inputs(self, inputs, height, width):
+        """Extra per-call inputs a subclass reads from the dict (checked), or None."""
+        return None
 
-    def _validate(self, inputs):
-        """All checks, before any work. Returns rank-4 images and labels."""
-        name = IMAGES if inputs.form == "dict" else "images"
-        images, single = check_images(inputs.images, name=name)
-        if not (images.dtype.is_floating or images.dtype.is_integer):
-            raise TypeError(
-                f"`images` must have a real or integer dtype. "
-                f"Received: images.dtype={images.dtype.name}"
-            )
-        inputs.images = images
-        inputs.single = single
-        deps = []
-        if inputs.labels is not None:
-            labels = tf.convert_to_tensor(inputs.labels)
-            if single:
-                labels = labels[None]
-            deps += check_same_batch(images, labels)
-            inputs.labels = labels
-        if inputs.segmentation_masks is not None:
-            masks = tf.convert_to_tensor(inputs.segmentation_masks)
-            if single:
-                masks = masks[None]
-            deps += check_same_batch(images, masks, (IMAGES, SEGMENTATION_MASKS))
-            spatial_axes = (2, 3) if self.data_format == "channels_first" else (1, 2)
-            img_hw = tuple(images.shape[a] for a in spatial_axes)
-            if masks.shape.rank not in (3, 4):
-                raise ValueError(
-                    "`segmentation_masks` must have shape (B, H, W) or "
-                    f"(B, H, W, C). Received: segmentation_masks.shape="
-                    f"{_shape_str(masks)}"
-                )
-            mask_axes = spatial_axes if masks.shape.rank == 4 else (1, 2)
-            mask_hw = tuple(masks.shape[a] for a in mask_axes)
-            if None not in img_hw + mask_hw and img_hw != mask_hw:
-                raise ValueError(
-                    "`segmentation_masks` must have the spatial size of the "
-                    f"images {img_hw}. Received: segmentation_masks.shape="
-                    f"{_shape_str(masks)} and images.shape={_shape_str(images)}"
-                )
-            inputs.segmentation_masks = masks
-        return deps
+    def _encode_labels(self, inputs, extra):
+        """Soft `(B, K)` labels; every label check runs here, before any work."""
+        return one_hot_labels(inputs.labels, self.num_classes, self.label_smoothing)
 
-    def _pack(self, inputs, images, labels, masks):
-        if inputs.single:
-            images = images[0]
-            labels = labels[0] if labels is not None else None
-            masks = masks[0] if masks is not None else None
-        if inputs.form == "dict":
-            out = dict(inputs.data)
-            out[IMAGES] = images
-            if labels is not None:
-                out[LABELS] = labels
-            if masks is not None:
-                out[SEGMENTATION_MASKS] = masks
-            return out
-        if inputs.form in ("tuple", "args"):
-            if inputs.sample_weight is not None:
-                return (images, labels, inputs.sample_weight)
-            return (images, labels)
-        return images
+    def _sample_for_call(self, batch_size, height, width, extra):
+        return self._sample(batch_size, height, width)
 
-    def _identity(self, data, labels, sample_weight):
-        if labels is None and sample_weight is None:
-            return data
-        if sample_weight is None:
-            return (data, labels)
-        return (data, labels, sample_weight)
+    def _mix_labels(self, soft_labels, plan, extra):
+        return mix_soft_labels(soft_labels, plan)
 
     def call(self, data, labels=None, sample_weight=None, training=True):
-        inputs = self._unpack(data, labels, sample_weight)
-        deps = self._validate(inputs)
+        inputs = MixInputs.parse(type(self).__name__, data, labels, sample_weight)
+        deps = inputs.check(self.data_format)
         if not training:
             if inputs.form == "images":
                 # The loss of an evaluation step sees an identity plan: nothing
                 # was mixed, and plan-aware losses know they are evaluating.
-                batch_size, height, width = self._batch_dims(inputs.images)
-                _context.set_record(
-                    _context.StepRecord(
+                batch_size = tf.shape(inputs.images)[0]
+                step_record.set_record(
+                    step_record.StepRecord(
                         identity_plan(batch_size),
                         self,
                         self.num_classes,
@@ -388,31 +355,28 @@ class BaseMixLayer(keras.layers.Layer):
                         training=False,
                     )
                 )
-            return self._identity(data, labels, sample_weight)
+            return unchanged(data, labels, sample_weight)
+        batch_size, height, width = self.image_dims(inputs.images)
+        self.check_image_size(height, width)
+        extra = self._extra_inputs(inputs, height, width)
         soft_labels = None
         if inputs.labels is not None:
             # Every label check (class ids need num_classes, ids in range, soft
             # width) runs here, before anything is sampled or mixed.
-            soft_labels = one_hot_labels(
-                inputs.labels, self.num_classes, self.label_smoothing
-            )
+            soft_labels = self._encode_labels(inputs, extra)
         with tf.control_dependencies(deps):
             images = tf.identity(inputs.images)
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
-        plan, aux = self._sample(batch_size, height, width)
-        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
+        plan = self._sample_for_call(batch_size, height, width, extra)
+        mixed = self._apply_images(images, plan, self.compute_dtype)
         mixed_labels = None
         if soft_labels is not None:
-            mixed_labels = mix_soft_labels(soft_labels, plan)
+            mixed_labels = self._mix_labels(soft_labels, plan, extra)
         mixed_masks = None
         if inputs.segmentation_masks is not None:
-            mixed_masks = self._apply_segmentation_masks(
-                inputs.segmentation_masks, plan, aux
-            )
+            mixed_masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan)
         if inputs.form == "images":
             self._keep_plan(plan)
-        return self._pack(inputs, mixed, mixed_labels, mixed_masks)
+        return inputs.pack(mixed, mixed_labels, mixed_masks)
 
     def _keep_plan(self, plan):
         """Records the plan for the loss of this step and checks that one reads it.
@@ -424,18 +388,18 @@ class BaseMixLayer(keras.layers.Layer):
         """
         call_context = current_call_context()
         self._check_only_mixer(call_context, current_entry_layer())
-        _context.set_record(
-            _context.StepRecord(
+        step_record.set_record(
+            step_record.StepRecord(
                 plan, self, self.num_classes, self.label_smoothing,
                 call_context=call_context,
             )
         )
-        _context.check_loss_reads_plan(self, current_entry_layer())
+        step_record.check_loss_reads_plan(self, current_entry_layer())
 
     def _check_only_mixer(self, call_context, model):
         """Raises if another mixer already mixes the images of this step."""
         where = f"model '{model.name}'" if getattr(model, "name", None) else "one model"
-        previous = _context.get_record()
+        previous = step_record.get_record()
         if (
             call_context is not None
             and previous is not None
@@ -458,9 +422,9 @@ class BaseMixLayer(keras.layers.Layer):
         mixer = getattr(model, "mixer", None)
         if (
             isinstance(model, keras.Model)
-            and getattr(model, "_kmix_mixes_in_train_step", False)
+            and getattr(model, "mixes_in_train_step", False)
             and mixer is not None
-            and _context.in_mixing_step(model)
+            and step_record.in_mixing_step(model)
         ):
             raise ValueError(
                 f"{type(model).__name__} '{model.name}' mixes every batch in its "
@@ -486,7 +450,10 @@ class BaseMixLayer(keras.layers.Layer):
         if isinstance(data, Mapping):
             # Checked here too: Keras's own argument checks would otherwise
             # report the nested box dict first, less clearly.
-            self._unpack(data, args[0] if args else None, args[1] if len(args) > 1 else None)
+            MixInputs.parse(
+                type(self).__name__, data, args[0] if args else None,
+                args[1] if len(args) > 1 else None,
+            )
             data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
         elif isinstance(data, (tuple, list)):
             data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)

@@ -3,11 +3,11 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
-from kmix.ops import kernels as _kernels
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
 from kmix.ops.seeds import split_seed
+from kmix.ops.validation import check_image_grid
 from kmix.ops.validation import check_int
 from kmix.ops.validation import is_real_scalar
 
@@ -86,21 +86,14 @@ class CutMix(BaseMixLayer):
         self.minmax = minmax
         self.patch_size = patch_size
 
-    def _check_image_size(self, height, width):
-        grid = self.patch_size or 1
-        if grid > 1 and not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError(
-                "With `patch_size` the image height and width must be known "
-                "statically. Received: images of unknown size"
-            )
-        if grid > 1 and (height % grid or width % grid):
-            raise ValueError(
-                "With `patch_size` the image height and width must be multiples "
-                f"of it. Received: patch_size={grid} and images of size "
-                f"{height}x{width}"
+    def check_image_size(self, height, width):
+        if (self.patch_size or 1) > 1:
+            check_image_grid(
+                height, width, "CutMix with `patch_size`", self.patch_size,
+                "With `patch_size` the image height and width must be multiples of it",
             )
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         grid = self.patch_size or 1
         seed_lam, seed_box = split_seed(seed, 2)
         lam = self._sample_ratios(self._scope_size(batch_size), seed_lam)
@@ -108,15 +101,8 @@ class CutMix(BaseMixLayer):
         boxes = self._broadcast_scope(boxes, batch_size)
         # A batch of one is left unmixed (the base class sets its mask to 1).
         boxes = tf.where(batch_size < 2, tf.zeros_like(boxes), boxes)
-        return box_mask(boxes, height, width), {"boxes": boxes}
-
-    def _apply_images(self, images, plan, aux, out_dtype):
-        if "boxes" not in aux:  # a plan given from outside: apply its mask
-            return super()._apply_images(images, plan, aux, out_dtype)
-        return _kernels.blend_take_boxes(
-            images, plan.index, aux["boxes"], out_dtype,
-            self.data_format == "channels_first",
-        )
+        # The plan carries the boxes too: the apply kernel pastes from them.
+        return box_mask(boxes, height, width), {"boxes": tf.cast(boxes, tf.int32)}
 
     def get_config(self):
         config = super().get_config()

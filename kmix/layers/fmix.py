@@ -7,6 +7,7 @@ from kmix.ops.sampling import sample_beta
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
+from kmix.ops.validation import check_image_grid
 
 
 @kmix_export("kmix.layers.FMix")
@@ -103,16 +104,12 @@ class FMix(BaseMixLayer):
         self.max_soft = max_soft
         self.reformulate = reformulate
         self.num_frequencies = num_frequencies
-        self._binary_mask = not max_soft
+        self.binary_mask = not max_soft
 
-    def _check_image_size(self, height, width):
-        if not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError(
-                "FMix needs images whose height and width are known statically. "
-                "Received: images of unknown spatial size"
-            )
+    def check_image_size(self, height, width):
+        check_image_grid(height, width, "FMix")
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         seed_lam, seed_mask = split_seed(seed, 2)
         count = self._scope_size(batch_size)
         if self.reformulate:

@@ -7,6 +7,7 @@ from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import sample_grid_cells
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import check_int
+from kmix.ops.validation import check_image_grid
 
 
 @kmix_export("kmix.layers.MaskMix")
@@ -109,12 +110,8 @@ class MaskMix(BaseMixLayer):
         self.mask_patch_size = mask_patch_size
         self.patch_size = patch_size
 
-    def _check_image_size(self, height, width):
-        if not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError(
-                "MaskMix needs the image height and width known statically. "
-                "Received: images of unknown size"
-            )
+    def check_image_size(self, height, width):
+        check_image_grid(height, width, "MaskMix")
         grid_h, grid_w = grid_shape(height, width, self.mask_patch_size)
         if grid_h * grid_w < 2:
             # One cell is always kept: nothing would ever be mixed.
@@ -128,7 +125,7 @@ class MaskMix(BaseMixLayer):
                 f"{height}x{width} (a {grid_h}x{grid_w} grid)"
             )
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         seed_ratio, seed_cells = split_seed(seed, 2)
         ratio = self._sample_ratios(self._scope_size(batch_size), seed_ratio)
         ratio = self._broadcast_scope(ratio, batch_size)

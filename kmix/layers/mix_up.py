@@ -60,11 +60,11 @@ class MixUp(BaseMixLayer):
         - [Zhang et al., 2018](https://arxiv.org/abs/1710.09412)
     """
 
-    _binary_mask = False
+    binary_mask = False
 
     def __init__(self, alpha=0.2, **kwargs):
         super().__init__(alpha=alpha, **kwargs)
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         lam = self._sample_ratios(self._scope_size(batch_size), seed)
         return tf.reshape(self._broadcast_scope(lam, batch_size), [-1, 1, 1, 1])

@@ -44,7 +44,7 @@ class ProgressiveAttentionLabels(AttentionLabelLayer):
         outputs: dict with `"cls_attention"` `(B, N)` and `"logits"` `(B, K)`.
         targets: float32 `(B, K)` area-mixed soft targets.
         mixer: optional mixing layer that drew the plan (decides which rows).
-        aux: optional dict of the mixer's sampling extras.
+        aux: deprecated, kept for one release: the plan carries `choice`.
 
     Returns:
         float32 `(B,)`, the refined own-label weight.

@@ -18,7 +18,7 @@ CHOICE_SCOPES = ("batch", "sample")
 
 
 def _has_own_partner_view(mixer):
-    return type(mixer)._partner_images is not BaseMixLayer._partner_images
+    return type(mixer).partner_images is not BaseMixLayer.partner_images
 
 
 def _resolve_from_members(mixers, name, own, default):
@@ -202,16 +202,16 @@ class RandomMixChoice(BaseMixLayer):
         self.mixer_weights = weights
         self.choice_scope = choice_scope
         self.no_mix_probability = no_mix_probability
-        self._binary_mask = all(m._binary_mask for m in mixers)
+        self.binary_mask = all(m.binary_mask for m in mixers)
 
     def _choice_probabilities(self):
         total = sum(self.mixer_weights)
         mix = 1.0 - self.no_mix_probability
         return [mix * w / total for w in self.mixer_weights] + [self.no_mix_probability]
 
-    def _check_image_size(self, height, width):
+    def check_image_size(self, height, width):
         for mixer in self.mixers:
-            mixer._check_image_size(height, width)
+            mixer.check_image_size(height, width)
 
     def _sample(self, batch_size, height, width, seed=None):
         seed = to_seed_tensor(self.generator if seed is None else seed)
@@ -225,10 +225,12 @@ class RandomMixChoice(BaseMixLayer):
         if self.choice_scope == "batch":
             choice = tf.repeat(choice, batch_size)
 
-        masks = [
-            m._mask_and_aux(batch_size, height, width, s)[0]
-            for m, s in zip(self.mixers, seeds[2:])
-        ]
+        # Each member contributes its mask through the public contract (its
+        # other plan fields are not needed: the combined mask defines the plan).
+        masks = []
+        for m, s in zip(self.mixers, seeds[2:]):
+            out = m.sample_mask(batch_size, height, width, s)
+            masks.append(out[0] if isinstance(out, tuple) else out)
         spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for mask in masks)
         target = tf.stack([batch_size, height, width, 1]) if spatial else None
         mask = tf.ones(target if spatial else tf.stack([batch_size, 1, 1, 1]), tf.float32)
@@ -237,26 +239,42 @@ class RandomMixChoice(BaseMixLayer):
                 member_mask = tf.broadcast_to(member_mask, target)
             chosen = tf.reshape(choice == k, [-1, 1, 1, 1])
             mask = tf.where(chosen, member_mask, mask)
-        return self._finalize_plan(index, mask, batch_size), {"choice": choice}
+        return self._finalize_plan(index, mask, batch_size, choice=choice)
 
-    def _partner_images(self, images, plan, aux, nearest=False):
+    def sample_mask(self, batch_size, height, width, seed):
+        """The combined mask of the members (see `sample_plan` for the whole plan)."""
+        plan = self._sample(batch_size, height, width, seed)
+        return plan.mask, {"choice": plan.choice}
+
+    def row_mixers(self, plan):
+        """The members and the per-row choice (`len(mixers)`: not mixed)."""
+        if plan.choice is None:
+            raise ValueError(
+                "RandomMixChoice needs the plan's per-row `choice` to tell which "
+                "member mixed each row: use a plan from its `sample_plan`. "
+                "Received: a plan with choice=None"
+            )
+        return list(self.mixers), plan.choice
+
+    def partner_images(self, images, plan, nearest=False):
         custom = [
             (k, m) for k, m in enumerate(self.mixers) if _has_own_partner_view(m)
         ]
         if not custom:
             return None
-        if "choice" not in aux:
+        if plan.choice is None:
             raise ValueError(
                 "RandomMixChoice holding "
                 + ", ".join(type(m).__name__ for _, m in custom)
-                + " needs the per-row choice to apply a plan; call the layer on "
-                "the batch instead of `mix_images(images, plan)`."
+                + " needs the per-row choice to apply a plan: the plan's "
+                "`choice` field, which plans from its `sample_plan` carry. "
+                "Received: a plan with choice=None"
             )
         partner = tf.gather(images, plan.index)
         shape = [-1] + [1] * (images.shape.rank - 1)
         for k, m in custom:
-            view = m._partner_images(images, plan, aux, nearest=nearest)
-            partner = tf.where(tf.reshape(aux["choice"] == k, shape), view, partner)
+            view = m.partner_images(images, plan, nearest=nearest)
+            partner = tf.where(tf.reshape(plan.choice == k, shape), view, partner)
         return partner
 
     def get_config(self):

@@ -168,14 +168,14 @@ class ResizeMix(BaseMixLayer):
         tau = self._sample_ratios(count, seed_beta)
         return tf.where((tau >= lo) & (tau <= hi), tau, uniform)
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         seed_tau, seed_box = split_seed(seed, 2)
         tau = self._sample_scale(self._scope_size(batch_size), seed_tau)
         boxes = sample_resize_boxes(tau, height, width, seed_box)
         boxes = self._broadcast_scope(boxes, batch_size)
         return box_mask(boxes, height, width)
 
-    def _partner_images(self, images, plan, aux, nearest=False):
+    def partner_images(self, images, plan, nearest=False):
         data_format = self.data_format if images.shape.rank == 4 else "channels_last"
         interpolation = "nearest" if nearest else self.interpolation
         fn = _paste_view

@@ -1,28 +1,21 @@
 """SMMix (self-motivated image mixing)."""
 
-from collections.abc import Mapping
-
-import keras
 import tensorflow as tf
 
-from kmix import _context
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_to_pixel_mask
-from kmix.ops.mixing import mix_soft_labels
-from kmix.ops.mixing import one_hot_labels
 from kmix.ops.sampling import sample_int
 from kmix.ops.sampling import sample_partner_index
 from kmix.ops.sampling import sample_uniform
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
-from kmix.ops.tokens import token_mask
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_images
+from kmix.ops.validation import check_image_grid
 from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_probability
-from kmix.ops.windows import region_mean
 from kmix.ops.windows import smmix_windows
 from kmix.ops.windows import translated_partner
 from kmix.ops.windows import window_token_mask
@@ -51,8 +44,9 @@ class SMMix(BaseMixLayer):
     `kmix.losses.SMMixLoss`), which need the model: give the layer as `mixer`
     of a `kmix.models.ViT(..., token_head=True)` and compile with
     `kmix.losses.SMMixLoss()`. Each step then runs the motivating pass, mixes,
-    and trains on the mixed images with the three losses
-    (`SMMix._kmix_train_step`, delegated to by `kmix.models.MixingMixin`).
+    and trains on the mixed images with the three losses (the SMMix step
+    strategy of `kmix.models`, which `kmix.models.MixingMixin` runs for this
+    mixer).
 
     Called directly (e.g. in `tf.data`), the layer needs the attention in the
     input dict under `"attention"` `(B, N)` and returns area-mixed labels.
@@ -121,7 +115,7 @@ class SMMix(BaseMixLayer):
     """
 
     # MixUp rows blend; SMMix rows select.
-    _binary_mask = False
+    binary_mask = False
 
     def __init__(
         self,
@@ -160,21 +154,15 @@ class SMMix(BaseMixLayer):
         high = min(g, max(low, int(g * self.max_side_ratio)))
         return tuple(range(low, high + 1))
 
-    def _check_image_size(self, height, width):
-        if not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError(
-                "SMMix needs the image height and width known statically. "
-                "Received: images of unknown size"
-            )
-        p = self.patch_size
-        if height % p or width % p:
-            raise ValueError(
-                "The image height and width must be multiples of `patch_size` "
-                f"(SMMix pastes whole tokens). Received: patch_size={p} and "
-                f"images of size {height}x{width}"
-            )
+    def check_image_size(self, height, width):
+        check_image_grid(
+            height, width, "SMMix", self.patch_size,
+            "The image height and width must be multiples of `patch_size` "
+            "(SMMix pastes whole tokens)",
+        )
 
-    def _check_attention(self, attention, height, width):
+    def check_attention(self, attention, height, width):
+        """Checks the patch attention `(B, N)` of a batch; float32, no gradient."""
         grid_h, grid_w = self._grid(height, width)
         attention = tf.convert_to_tensor(attention)
         if attention.shape.rank != 2 or attention.shape[1] not in (None, grid_h * grid_w):
@@ -188,7 +176,7 @@ class SMMix(BaseMixLayer):
     # ------------------------------------------------------------------
     # Sampling
     # ------------------------------------------------------------------
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         raise ValueError(
             "SMMix chooses its windows from the model's attention: call it with "
             "a dict holding 'attention' (B, N), use `sample_plan(images, "
@@ -197,7 +185,7 @@ class SMMix(BaseMixLayer):
         )
 
     def _sample_with_attention(self, batch_size, height, width, attention, seed=None):
-        """Draws `(plan, aux)`; aux holds `"shift"` `(B, 2)` and `"smmix"` `(B,)` bool."""
+        """The plan, with `shift` `(B, 2)` and `choice` (0: window, 1: MixUp)."""
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_switch, seed_side, seed_lam = split_seed(seed, 4)
         grid_h, grid_w = self._grid(height, width)
@@ -217,8 +205,11 @@ class SMMix(BaseMixLayer):
         blend_mask = tf.ones_like(window_mask) * lam_mix[:, None, None, None]
         mask = tf.where(use_smmix[:, None, None, None], window_mask, blend_mask)
         shift = tf.where(use_smmix[:, None], (target - source) * self.patch_size, 0)
-        plan = self._finalize_plan(index, mask, batch_size)
-        return plan, {"shift": shift, "smmix": use_smmix}
+        choice = tf.where(use_smmix, 0, 1)
+        return self._finalize_plan(
+            index, mask, batch_size, shift=tf.cast(shift, tf.int32),
+            choice=tf.cast(choice, tf.int32),
+        )
 
     def sample_plan(self, images, attention=None, seed=None, return_shift=False):
         """Draws the plan for a batch from its attention.
@@ -231,150 +222,58 @@ class SMMix(BaseMixLayer):
                 seed generator.
             return_shift: bool. Also return the `(B, 2)` pixel shift
                 `(dy, dx)` that moves each partner's window onto the row's
-                window (what `mix_images` needs).
+                window (the plan carries it as `plan.shift` too).
 
         Returns:
-            A `kmix.MixPlan`, or `(plan, shift)`.
+            A `kmix.MixPlan` (with `shift`, and `choice`: 0 for a window paste,
+            1 for a MixUp row), or `(plan, shift)`.
         """
         images, _ = check_images(images, allow_single=False)
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
+        batch_size, height, width = self.image_dims(images)
+        self.check_image_size(height, width)
         if attention is None:
-            self._sample_mask(batch_size, height, width, seed)
-        attention = self._check_attention(attention, height, width)
-        plan, aux = self._sample_with_attention(batch_size, height, width, attention, seed)
-        return (plan, aux["shift"]) if return_shift else plan
+            self.sample_mask(batch_size, height, width, seed)
+        attention = self.check_attention(attention, height, width)
+        plan = self._sample_with_attention(batch_size, height, width, attention, seed)
+        return (plan, plan.shift) if return_shift else plan
 
     # ------------------------------------------------------------------
     # Applying
     # ------------------------------------------------------------------
-    def _partner_images(self, images, plan, aux, nearest=False):
-        if "shift" not in aux:
+    def partner_images(self, images, plan, nearest=False):
+        if plan.shift is None:
             return None
-        return translated_partner(images, plan.index, aux["shift"], self.data_format)
+        return translated_partner(images, plan.index, plan.shift, self.data_format)
 
     def mix_images(self, images, plan, shift=None):
-        """Applies a plan: the partner, translated by `shift`, fills the pasted window.
+        """Applies a plan: the partner, translated by `plan.shift`, fills the pasted window.
 
         Args:
             images: tensor `(B, H, W, C)` (channels-first per `data_format`).
             plan: a plan from `sample_plan`.
-            shift: int tensor `(B, 2)` from `sample_plan(..., return_shift=True)`;
-                `None` pastes the partner's pixels at the same place (no
+            shift: optional int tensor `(B, 2)` overriding `plan.shift` (kept
+                for one release: plans from `sample_plan` carry it). A plan
+                with neither pastes the partner's pixels at the same place (no
                 translation), which is not SMMix's paste.
 
         Returns:
             The mixed images in the layer's compute dtype.
         """
-        images, _ = check_images(images, allow_single=False)
-        aux = {} if shift is None else {"shift": tf.cast(shift, tf.int32)}
-        return self._apply_images(images, plan, aux, self.compute_dtype)
+        if shift is not None:
+            plan = plan._replace(shift=tf.cast(shift, tf.int32))
+        return super().mix_images(images, plan)
 
-    def call(self, data, labels=None, sample_weight=None, training=True):
-        if not training:
-            return super().call(data, labels, sample_weight, training=training)
-        attention = data.get(ATTENTION) if isinstance(data, Mapping) else None
-        inputs = self._unpack(data, labels, sample_weight)
-        deps = self._validate(inputs)
-        images = inputs.images
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
+    def _extra_inputs(self, inputs, height, width):
+        attention = inputs.data.get(ATTENTION) if inputs.form == "dict" else None
         if attention is None:
-            self._sample_mask(batch_size, height, width, None)
+            self.sample_mask(None, height, width, None)
         attention = tf.convert_to_tensor(attention)
         if inputs.single and attention.shape.rank == 1:
             attention = attention[None]
-        attention = self._check_attention(attention, height, width)
-        soft_labels = None
-        if inputs.labels is not None:
-            soft_labels = one_hot_labels(inputs.labels, self.num_classes, self.label_smoothing)
-        with tf.control_dependencies(deps):
-            images = tf.identity(images)
-        plan, aux = self._sample_with_attention(batch_size, height, width, attention)
-        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
-        mixed_labels = None if soft_labels is None else mix_soft_labels(soft_labels, plan)
-        masks = None
-        if inputs.segmentation_masks is not None:
-            masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan, aux)
-        if inputs.form == "images":
-            self._keep_plan(plan)
-        return self._pack(inputs, mixed, mixed_labels, masks)
+        return self.check_attention(attention, height, width)
 
-    # ------------------------------------------------------------------
-    # The train step (delegated to by kmix.models.MixingMixin)
-    # ------------------------------------------------------------------
-    def _check_model(self, model):
-        if not callable(getattr(model, "forward", None)) or getattr(model, "token_head", None) is None:
-            raise ValueError(
-                "SMMix needs a model that gives its patch attention and final "
-                "tokens (`forward(images, training, attention='patch')`) and has "
-                "a `token_head` for the fine-grained labels: use "
-                "kmix.models.ViT(..., token_head=True). Received: model of type "
-                f"{type(model).__name__} with "
-                f"forward={'yes' if callable(getattr(model, 'forward', None)) else 'no'} "
-                f"and token_head={getattr(model, 'token_head', None)!r}"
-            )
-        from kmix.losses.smmix_loss import SMMixLoss
-
-        losses = keras.tree.flatten(model.loss) if model.loss is not None else []
-        if not any(isinstance(l, SMMixLoss) for l in losses):
-            raise ValueError(
-                "A model mixed by SMMix trains with kmix.losses.SMMixLoss (mixed "
-                "labels, fine-grained token-head labels and the consistency "
-                "term): compile(loss=kmix.losses.SMMixLoss()). Received: "
-                f"loss={model.loss!r}"
-            )
-
-    def _kmix_train_step(self, model, data):
-        """One SMMix training step: motivating pass, mix, three-term loss, update."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        self._check_model(model)
-        y = model._check_labels(y)
-        images, _ = check_images(x, name="x", allow_single=False)
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
-
-        seed = model._step_seed()
-        clean = model.forward(images, training=False, attention="patch")
-        clean_logits = tf.stop_gradient(tf.cast(clean["logits"], tf.float32))
-        attention = self._check_attention(clean["patch_attention"], height, width)
-        plan, aux = self._sample_with_attention(batch_size, height, width, attention, seed)
-        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
-        smmix_rows = tf.cast(aux["smmix"], tf.float32)
-        own_tokens = token_mask(plan.mask, self.patch_size)
-        target_region = own_tokens * smmix_rows[:, None]
-        source_region = (1.0 - own_tokens) * smmix_rows[:, None]
-
-        with tf.GradientTape() as tape:
-            out = model.forward(mixed, training=True)
-            logits = out["logits"]
-            tokens = out["tokens"]
-            _context.set_record(
-                _context.StepRecord(
-                    plan, self, self.num_classes, self.label_smoothing, True,
-                    plans=[plan],
-                    clean_logits=clean_logits,
-                    target_logits=model.token_head(region_mean(tokens, target_region)),
-                    source_logits=model.token_head(region_mean(tokens, source_region)),
-                    smmix_rows=smmix_rows,
-                    shift=aux["shift"],
-                    patch_attention=attention,
-                )
-            )
-            loss = model._compute_loss(
-                x=mixed, y=y, y_pred=logits, sample_weight=sample_weight, training=True
-            )
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            model._loss_tracker.update_state(
-                loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss,
-                sample_weight=tf.shape(images)[0],
-            )
-            if model.optimizer is not None:
-                loss = model.optimizer.scale_loss(loss)
-        weights = model.trainable_weights
-        gradients = tape.gradient(loss, weights)
-        model.optimizer.apply_gradients(zip(gradients, weights))
-        return model.compute_metrics(mixed, y, logits, sample_weight=sample_weight)
+    def _sample_for_call(self, batch_size, height, width, extra):
+        return self._sample_with_attention(batch_size, height, width, extra)
 
     def get_config(self):
         config = super().get_config()

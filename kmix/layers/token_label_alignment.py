@@ -36,7 +36,7 @@ class TokenLabelAlignment(AttentionLabelLayer):
         outputs: dict with `"attentions"` `(L, B, T, T)`.
         targets: unused.
         mixer: optional mixing layer that drew the plan (decides which rows).
-        aux: optional dict of the mixer's sampling extras.
+        aux: deprecated, kept for one release: the plan carries `choice`.
 
     Returns:
         float32 `(B,)`, the refined own-label weight.

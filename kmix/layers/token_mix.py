@@ -5,7 +5,6 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
-from kmix import _context
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_to_pixel_mask
@@ -14,14 +13,13 @@ from kmix.ops.seeds import split_seed
 from kmix.ops.token_masks import MASK_TYPES
 from kmix.ops.token_masks import block_token_masks
 from kmix.ops.token_masks import random_token_masks
-from kmix.ops.token_masks import tokenmix_targets
+from kmix.ops.teacher_targets import tokenmix_targets
 from kmix.ops.token_masks import tokenmix_token_counts
 from kmix.ops.tokens import token_mask
 from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_image_grid
 from kmix.ops.validation import check_float
-from kmix.ops.validation import check_images
 from kmix.ops.validation import check_int
-from kmix.plan import identity_plan
 
 TEACHER_MAPS = "teacher_maps"
 
@@ -191,19 +189,13 @@ class TokenMix(BaseMixLayer):
     def _grid(self, height, width):
         return height // self.patch_size, width // self.patch_size
 
-    def _check_image_size(self, height, width):
-        if not (isinstance(height, int) and isinstance(width, int)):
-            raise ValueError(
-                "TokenMix needs the image height and width known statically. "
-                "Received: images of unknown size"
-            )
+    def check_image_size(self, height, width):
         p = self.patch_size
-        if height % p or width % p:
-            raise ValueError(
-                "The image height and width must be multiples of `patch_size` "
-                f"(TokenMix mixes whole tokens). Received: patch_size={p} and "
-                f"images of size {height}x{width}"
-            )
+        check_image_grid(
+            height, width, "TokenMix", p,
+            "The image height and width must be multiples of `patch_size` "
+            "(TokenMix mixes whole tokens)",
+        )
         num_tokens = (height // p) * (width // p)
         if self.minimum_tokens >= num_tokens:
             raise ValueError(
@@ -212,7 +204,7 @@ class TokenMix(BaseMixLayer):
                 f"Received: minimum_tokens={self.minimum_tokens}"
             )
 
-    def _sample_mask(self, batch_size, height, width, seed):
+    def sample_mask(self, batch_size, height, width, seed):
         grid_h, grid_w = self._grid(height, width)
         num_tokens = grid_h * grid_w
         seed_lam, seed_mask = split_seed(seed, 2)
@@ -238,7 +230,8 @@ class TokenMix(BaseMixLayer):
     # ------------------------------------------------------------------
     # Teacher targets
     # ------------------------------------------------------------------
-    def _check_maps(self, maps, height, width, num_classes):
+    def check_teacher_maps(self, maps, height, width, num_classes):
+        """Raises unless `maps` is `(B, Gh, Gw, K)` on the token grid of the images."""
         grid_h, grid_w = self._grid(height, width)
         shape = maps.shape
         ok = shape.rank == 4 and shape[1] in (None, grid_h) and shape[2] in (None, grid_w)
@@ -252,37 +245,44 @@ class TokenMix(BaseMixLayer):
                 f"Received: teacher_maps.shape={_shape_str(maps)}"
             )
 
-    def _label_width(self, labels):
+    def label_width(self, labels):
+        """The number of classes `K` of `labels` (one-hot width or `num_classes`)."""
         if labels.shape.rank == 2 and labels.shape[-1] not in (None, 1):
             return labels.shape[-1]
         return self.num_classes
 
-    def call(self, data, labels=None, sample_weight=None, training=True):
-        maps = data.get(TEACHER_MAPS) if isinstance(data, Mapping) else None
-        if not training or (self.teacher is None and maps is None):
-            return super().call(data, labels, sample_weight, training=training)
-        inputs = self._unpack(data, labels, sample_weight)
-        if inputs.labels is None:
-            # Images alone: the loss reads the (area) plan.
-            return super().call(data, labels, sample_weight, training=training)
-        deps = self._validate(inputs)
-        images = inputs.images
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
-        num_classes = self._label_width(inputs.labels)
+    def teacher_maps(self, images, labels, maps=None):
+        """The checked teacher maps of a batch, float32 without gradient.
+
+        Args:
+            images: `(B, H, W, C)` images (the teacher runs on them when `maps`
+                is None).
+            labels: the batch's labels (class ids or one-hot), for `K`.
+            maps: optional precomputed maps `(B, Gh, Gw, K)`.
+        """
+        _, height, width = self.image_dims(images)
         if maps is None:
             maps = self.teacher(images, training=False)
         maps = tf.convert_to_tensor(maps)
-        if inputs.single and maps.shape.rank == 3:
-            maps = maps[None]
-        self._check_maps(maps, height, width, num_classes)
-        soft_labels = one_hot_labels(inputs.labels, self.num_classes, 0.0)
-        with tf.control_dependencies(deps):
-            images = tf.identity(images)
-        plan, aux = self._sample(batch_size, height, width)
-        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
+        self.check_teacher_maps(maps, height, width, self.label_width(labels))
+        return tf.stop_gradient(tf.cast(maps, tf.float32))
+
+    def teacher_targets(self, maps, labels, plan):
+        """The soft targets `(B, K)` of a mixed batch from the teacher's maps.
+
+        Args:
+            maps: float32 `(B, Gh, Gw, K)` from `teacher_maps`.
+            labels: class ids `(B,)` or one-hot labels `(B, K)` of the clean batch.
+            plan: the batch's `kmix.MixPlan`.
+
+        Returns:
+            float32 `(B, K)`: content-following targets, smoothed by
+            `label_smoothing`; plain (smoothed) labels for a batch of one.
+        """
+        height, width = plan.mask.shape[1], plan.mask.shape[2]
+        soft_labels = one_hot_labels(labels, self.num_classes, 0.0)
         targets = tokenmix_targets(
-            tf.stop_gradient(tf.cast(maps, tf.float32)),
+            maps,
             soft_labels,
             plan.index,
             self.partner_token_mask(plan, height, width),
@@ -292,67 +292,29 @@ class TokenMix(BaseMixLayer):
         )
         # A batch of one is not mixed: plain (smoothed) labels.
         plain = one_hot_labels(soft_labels, None, self.label_smoothing)
-        targets = tf.where(batch_size < 2, plain, targets)
-        mixed_masks = None
-        if inputs.segmentation_masks is not None:
-            mixed_masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan, aux)
-        return self._pack(inputs, mixed, targets, mixed_masks)
+        return tf.where(tf.shape(soft_labels)[0] < 2, plain, targets)
 
-    # ------------------------------------------------------------------
-    # In a MixingModel / ViT: teacher targets inside the train step
-    # ------------------------------------------------------------------
-    @property
-    def _kmix_train_step(self):
-        # kmix.models.MixingMixin delegates its train step to this when it is
-        # not None: only with a teacher model, whose targets need the images.
-        return self._teacher_train_step if self.teacher is not None else None
+    def _extra_inputs(self, inputs, height, width):
+        maps = inputs.data.get(TEACHER_MAPS) if inputs.form == "dict" else None
+        if (self.teacher is None and maps is None) or inputs.labels is None:
+            # No teacher, or images alone (the loss reads the area plan).
+            return None
+        if maps is not None:
+            maps = tf.convert_to_tensor(maps)
+            if inputs.single and maps.shape.rank == 3:
+                maps = maps[None]
+        return self.teacher_maps(inputs.images, inputs.labels, maps)
 
-    def _teacher_train_step(self, model, data):
-        """One training step on TokenMix-mixed images and teacher targets."""
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y = model._check_labels(y)
-        images, _ = check_images(x, name="x", allow_single=False)
-        batch_size, height, width = self._batch_dims(images)
-        self._check_image_size(height, width)
-        num_classes = self._label_width(y)
-        maps = tf.convert_to_tensor(self.teacher(images, training=False))
-        self._check_maps(maps, height, width, num_classes)
-        plan, aux = self._sample(batch_size, height, width, seed=model._step_seed())
-        mixed = self._apply_images(images, plan, aux, self.compute_dtype)
-        targets = tokenmix_targets(
-            tf.stop_gradient(tf.cast(maps, tf.float32)),
-            one_hot_labels(y, self.num_classes, 0.0),
-            plan.index,
-            self.partner_token_mask(plan, height, width),
-            label_smoothing=self.label_smoothing,
-            faithful=self.faithful_targets,
-            fallback_lam=plan.lam,
-        )
-        # The losses receive the teacher targets as their labels: an identity
-        # plan without smoothing, so that kmix losses take them as they are.
-        _context.set_record(
-            _context.StepRecord(
-                identity_plan(batch_size), self, num_classes, 0.0, True,
-                plans=[plan], teacher_targets=targets,
-            )
-        )
-        with tf.GradientTape() as tape:
-            y_pred = model(mixed, training=True)
-            # keras.Model's own compute_loss: the targets are final.
-            loss = keras.Model.compute_loss(
-                model, x=mixed, y=targets, y_pred=y_pred, sample_weight=sample_weight,
-                training=True,
-            )
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            model._loss_tracker.update_state(
-                loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss,
-                sample_weight=tf.shape(images)[0],
-            )
-            if model.optimizer is not None:
-                loss = model.optimizer.scale_loss(loss)
-        weights = model.trainable_weights
-        model.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-        return model.compute_metrics(mixed, y, y_pred, sample_weight=sample_weight)
+    def _encode_labels(self, inputs, extra):
+        if extra is None:
+            return super()._encode_labels(inputs, extra)
+        # Checked here, before any work; smoothing comes with the targets.
+        return one_hot_labels(inputs.labels, self.num_classes, 0.0)
+
+    def _mix_labels(self, soft_labels, plan, extra):
+        if extra is None:
+            return super()._mix_labels(soft_labels, plan, extra)
+        return self.teacher_targets(extra, soft_labels, plan)
 
     def get_config(self):
         config = super().get_config()

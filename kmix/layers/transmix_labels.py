@@ -38,7 +38,7 @@ class TransMixLabels(AttentionLabelLayer):
         outputs: dict with `"cls_attention"` `(B, N)`.
         targets: unused (accepted for a uniform signature).
         mixer: optional mixing layer that drew the plan (decides which rows).
-        aux: optional dict of the mixer's sampling extras (`"choice"`).
+        aux: deprecated, kept for one release: the plan carries `choice`.
 
     Returns:
         float32 `(B,)`, the refined own-label weight.

@@ -216,7 +216,7 @@ class DecoupledMixupLoss(MixingLoss):
     """
 
     _requires_plan = True
-    _expects_logits = True
+    expects_logits = True
 
     def __init__(self, eta=0.1, lam_weighted=True, lam_power=1.0, mode="both", threshold=0.5,
                  label_smoothing=0.0, reduction="sum_over_batch_size",

@@ -88,7 +88,7 @@ class LUMixLoss(MixingLoss):
     """
 
     _requires_plan = True
-    _expects_logits = True
+    expects_logits = True
 
     def __init__(self, noise="uniform", noise_scale=0.1, prediction_weight=0.5,
                  label_smoothing=0.0, reduction="sum_over_batch_size", name="lu_mix_loss",

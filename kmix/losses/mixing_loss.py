@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kmix import _context
+from kmix import step_record
 from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
@@ -24,7 +24,7 @@ class MixingLoss(keras.losses.Loss):
     has its own `mixer`, raises at the first training step instead of leaving
     the loss with the plan of only one of them.
 
-    A loss that reads `y_pred` as logits (`_expects_logits`) warns, as Keras's
+    A loss that reads `y_pred` as logits (`expects_logits`) warns, as Keras's
     cross-entropies do, when `y_pred` comes out of a softmax (or sigmoid)
     activation: it would apply a second softmax and train on a wrong loss.
 
@@ -36,19 +36,19 @@ class MixingLoss(keras.losses.Loss):
     """
 
     # Read by mixing layers to check that the model's loss sees their plan.
-    _kmix_reads_plan = True
+    reads_mix_plan = True
     # Losses that cannot work from soft labels alone (they need the partner,
     # lambda or extra logits) refuse to run without a plan.
     _requires_plan = False
     # Losses that read y_pred as logits warn when it is a softmax output.
-    _expects_logits = False
+    expects_logits = False
 
     def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if self._expects_logits:
+        if self.expects_logits:
             # Before Keras converts y_pred, which would drop the softmax mark.
             warn_if_not_logits(y_pred, type(self).__name__, hasattr(self, "from_logits"))
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
@@ -67,7 +67,7 @@ class MixingLoss(keras.losses.Loss):
 
     def step_record(self):
         """The record of this step's mixer, or a clear error if it is required."""
-        record = _context.get_record()
+        record = step_record.get_record()
         if record is None and self._requires_plan:
             raise ValueError(
                 f"{type(self).__name__} needs the mixing plan of the training step "

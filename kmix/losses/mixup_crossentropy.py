@@ -51,7 +51,7 @@ class MixupCrossentropy(MixingLoss):
         self.from_logits = from_logits
 
     @property
-    def _expects_logits(self):
+    def expects_logits(self):
         return bool(self.from_logits)
 
     def call(self, y_true, y_pred):

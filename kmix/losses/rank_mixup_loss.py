@@ -250,7 +250,7 @@ class RankMixupLoss(MixingLoss):
     """
 
     _requires_plan = True
-    _expects_logits = True
+    expects_logits = True
     needs_clean_logits = True
 
     def __init__(self, mode="mrl", num_mixes=None, margin=2.0, weight=0.1, confidence="logits",

@@ -112,7 +112,7 @@ class SMMixLoss(MixingLoss):
         - [ChenMnZ/SMMix `engine.py`](https://github.com/ChenMnZ/SMMix)
     """
 
-    _expects_logits = True
+    expects_logits = True
 
     def __init__(
         self,

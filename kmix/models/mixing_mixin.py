@@ -3,14 +3,19 @@
 import keras
 import tensorflow as tf
 
-from kmix import _context
+from kmix import step_record
 from kmix._compat import require_tensorflow_backend
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.validation import check_images
-from kmix.plan import identity_plan
+from kmix.models.smmix_step import SMMixStep
+from kmix.models.teacher_targets_step import TeacherTargetsStep
+from kmix.mix_plan import identity_plan
+
+# The step strategies of mixers that need the model (kmix.models.StepStrategy).
+STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep)
 
 # Strategies whose replicas each run the train step on their own batch.
 _SUPPORTED_STRATEGIES = (
@@ -49,6 +54,14 @@ def _loss_repr(loss):
     if isinstance(loss, keras.losses.Loss):
         return f"{type(loss).__name__}(...)"
     return f"keras.losses.{getattr(loss, '__name__', type(loss).__name__)}"
+
+
+def step_strategy_for(mixer):
+    """The `StepStrategy` class that runs the train steps of `mixer`, or None."""
+    for strategy in STEP_STRATEGIES:
+        if strategy.applies_to(mixer):
+            return strategy
+    return None
 
 
 class MixingMixin:
@@ -102,7 +115,7 @@ class MixingMixin:
     `lam` (only `lam`) before any loss reads it: kmix losses and plain Keras
     losses both train on the refined labels. The attention it used and the
     area lambda stay in the step record (`cls_attention` or `attentions`, and
-    `area_lam`: see `kmix._context.StepRecord`).
+    `area_lam`: see `kmix.step_record.StepRecord`).
 
     Args:
         mixer: a kmix mixing layer (`MixUp`, `CutMix`, `RandomMixChoice`, ...).
@@ -110,7 +123,7 @@ class MixingMixin:
         label_layer: optional attention-guided label layer (needs `mixer`).
     """
 
-    _kmix_mixes_in_train_step = True
+    mixes_in_train_step = True
 
     def __init__(self, *args, mixer=None, label_layer=None, **kwargs):
         require_tensorflow_backend(type(self).__name__)
@@ -126,9 +139,10 @@ class MixingMixin:
         self.mix_seed_generator = keras.random.SeedGenerator(
             mixer.seed if mixer is not None else None
         )
-        self._set_label_layer(label_layer)
+        self.set_label_layer(label_layer)
 
-    def _set_label_layer(self, label_layer):
+    def set_label_layer(self, label_layer):
+        """Sets (or, with None, removes) the attention-guided label layer; validated."""
         if label_layer is not None:
             if not (
                 isinstance(label_layer, keras.layers.Layer)
@@ -263,61 +277,90 @@ class MixingMixin:
         self._check_soft_target_losses(self.loss)
         # A mixing layer in the model's graph would mix a second time: it
         # raises when it finds this step running (BaseMixLayer._keep_plan).
-        with _context.mixing_step(self):
+        with step_record.mixing_step(self):
             return self._mixing_train_step(data)
 
     def _mixing_train_step(self, data):
         # Mixers that need the model before mixing (SMMix's motivating
-        # forward pass) run a train step of their own.
-        custom_step = getattr(self.mixer, "_kmix_train_step", None)
-        if custom_step is not None:
+        # forward pass, TokenMix's teacher) run through a step strategy.
+        strategy = step_strategy_for(self.mixer)
+        if strategy is not None:
             if getattr(self, "label_layer", None) is not None:
                 raise ValueError(
                     f"The mixer {type(self.mixer).__name__} runs a train step of its "
                     "own and makes its own labels; it cannot be combined with a "
                     f"`label_layer`. Received: label_layer={type(self.label_layer).__name__}"
                 )
-            self._check_strategy()
-            return custom_step(self, data)
+            return self._strategy_train_step(strategy(self, self.mixer), data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._check_strategy()
         y = self._check_labels(y)
         images, _ = check_images(x, name="x", allow_single=False)
         mixer = self.mixer
-        batch_size, height, width = mixer._batch_dims(images)
-        mixer._check_image_size(height, width)
+        _, height, width = mixer.image_dims(images)
+        mixer.check_image_size(height, width)
 
         seed = self._step_seed()
         num_mixes = self._num_mixes() if self._loss_needs_clean_logits() else 1
         seeds = tf.random.experimental.stateless_split(seed, num_mixes + 1)
-        plans, mixed, auxes = [], [], []
-        for m in range(num_mixes):
-            plan, aux = mixer._sample(batch_size, height, width, seed=seeds[m])
-            plans.append(plan)
-            auxes.append(aux)
-            mixed.append(mixer._apply_images(images, plan, aux, mixer.compute_dtype))
+        plans = [mixer.sample_plan(images, seed=seeds[m]) for m in range(num_mixes)]
+        mixed = [mixer.mix_images(images, plan) for plan in plans]
 
-        record = _context.StepRecord(
+        record = step_record.StepRecord(
             plans[0], mixer, mixer.num_classes, mixer.label_smoothing, True,
             plans=plans, loss_seed=seeds[num_mixes],
         )
         if self.label_layer is not None:
-            self._request_attention(record, auxes[0])
+            self._request_attention(record)
         if self._loss_needs_clean_logits():
             x_in = tf.concat([tf.cast(images, mixer.compute_dtype)] + mixed, axis=0)
             record.num_chunks = num_mixes + 1
         else:
             x_in = mixed[0]
-        _context.set_record(record)
+        step_record.set_record(record)
         return super().train_step(keras.utils.pack_x_y_sample_weight(x_in, y, sample_weight))
+
+    def _strategy_train_step(self, strategy, data):
+        """The one update tail of the strategy steps: loss, scaling, gradients, metrics."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        self._check_strategy()
+        strategy.check()
+        y = self._check_labels(y)
+        images, _ = check_images(x, name="x", allow_single=False)
+        _, height, width = self.mixer.image_dims(images)
+        self.mixer.check_image_size(height, width)
+        mixed, targets = strategy.mix(images, y, self._step_seed())
+        with tf.GradientTape() as tape:
+            y_pred = strategy.forward(mixed)
+            if strategy.targets_are_final:
+                # keras.Model's own compute_loss: the targets are final.
+                loss = keras.Model.compute_loss(
+                    self, x=mixed, y=targets, y_pred=y_pred,
+                    sample_weight=sample_weight, training=True,
+                )
+            else:
+                loss = self._compute_loss(
+                    x=mixed, y=targets, y_pred=y_pred, sample_weight=sample_weight,
+                    training=True,
+                )
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            self._loss_tracker.update_state(
+                loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss,
+                sample_weight=tf.shape(images)[0],
+            )
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        weights = self.trainable_weights
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return self.compute_metrics(mixed, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
         if self.mixer is None:
             return super().test_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = tf.shape(keras.tree.flatten(x)[0])[0]
-        _context.set_record(
-            _context.StepRecord(
+        step_record.set_record(
+            step_record.StepRecord(
                 identity_plan(batch_size),
                 self.mixer,
                 self.mixer.num_classes,
@@ -333,12 +376,12 @@ class MixingMixin:
         With `check_logits`, losses that read logits first warn if `y_pred` is
         a softmax output (the split drops the mark they would look for).
         """
-        record = _context.get_record()
+        record = step_record.get_record()
         if record is None or not record.training or record.num_chunks is None:
             return y_pred
         parts = record.num_chunks
         for loss in _flat_losses(self.loss) if check_logits else ():
-            if getattr(loss, "_expects_logits", False):
+            if getattr(loss, "expects_logits", False):
                 warn_if_not_logits(y_pred, type(loss).__name__, hasattr(loss, "from_logits"))
         if not isinstance(y_pred, tf.Tensor) or y_pred.shape.rank != 2:
             raise ValueError(
@@ -347,13 +390,13 @@ class MixingMixin:
                 f"{'of shape ' + str(tuple(y_pred.shape)) if hasattr(y_pred, 'shape') else 'structure ' + type(y_pred).__name__}"
             )
         chunks = tf.split(y_pred, parts, axis=0)
-        _context.record_logits(chunks[0], tf.stack(chunks[1:], axis=0))
+        step_record.record_logits(chunks[0], tf.stack(chunks[1:], axis=0))
         return chunks[0]
 
     # ------------------------------------------------------------------
     # Attention-guided labels
     # ------------------------------------------------------------------
-    def _request_attention(self, record, aux):
+    def _request_attention(self, record):
         """Asks this step's forward pass for the attention the label layer needs."""
         if self._loss_needs_clean_logits():
             raise ValueError(
@@ -364,7 +407,6 @@ class MixingMixin:
             )
         record.attention_request = self.label_layer.required_attention
         record.attention_model = self
-        record.label_aux = aux
 
     def _take_outputs(self, y_pred):
         """Splits a dict output `{"logits", <attention>...}` into logits and the rest."""
@@ -379,13 +421,13 @@ class MixingMixin:
 
     def _refine_labels(self, y, logits, outputs):
         """Replaces the step record's plan lam by the label layer's refined lam."""
-        record = _context.get_record()
+        record = step_record.get_record()
         if record is None or not record.training or record.attention_request is None:
             return
         if record.labels_refined:
             return
         outputs = dict(outputs)
-        for key in _context.ATTENTION_FIELDS:
+        for key in step_record.ATTENTION_FIELDS:
             if getattr(record, key) is not None and key not in outputs:
                 outputs[key] = getattr(record, key)
         key = {"cls": "cls_attention", "all": "attentions"}[self.label_layer.required_attention]
@@ -399,7 +441,7 @@ class MixingMixin:
                 f"with 'logits' and '{key}'. Received: model outputs "
                 f"{sorted(outputs) if outputs else 'logits only'}"
             )
-        _context.record_attention(outputs)  # losses of the step can read it too
+        step_record.record_attention(outputs)  # losses of the step can read it too
         outputs["logits"] = logits
         targets = None
         if getattr(self.label_layer, "needs_targets", False):
@@ -407,22 +449,22 @@ class MixingMixin:
                 one_hot_labels(y, logits.shape[-1], self.mixer.label_smoothing), record.plan
             )
         lam = self.label_layer.refine_lam(
-            record.plan, outputs, targets=targets, mixer=self.mixer, aux=record.label_aux
+            record.plan, outputs, targets=targets, mixer=self.mixer
         )
-        _context.set_record(record.replace(
+        step_record.set_record(record.replace(
             plan=record.plan._replace(lam=tf.stop_gradient(lam)),
             labels_refined=True,
             area_lam=record.plan.lam,
         ))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self.mixer is not None and _context.get_record() is None:
+        if self.mixer is not None and step_record.get_record() is None:
             # Keras' symbolic build (e.g. under a distribution strategy) traces
             # compute_loss outside any step: kmix losses see an evaluation step.
             logits = y_pred["logits"] if isinstance(y_pred, dict) and "logits" in y_pred else y_pred
             batch_size = tf.shape(keras.tree.flatten(logits)[0])[0]
-            _context.set_record(
-                _context.StepRecord(
+            step_record.set_record(
+                step_record.StepRecord(
                     identity_plan(batch_size), self.mixer, self.mixer.num_classes,
                     self.mixer.label_smoothing, False,
                 )
@@ -430,20 +472,20 @@ class MixingMixin:
             try:
                 return self.compute_loss(x, y, y_pred, sample_weight, training=training)
             finally:
-                _context.clear_record()
+                step_record.clear_record()
         if self.mixer is not None:
             y_pred, outputs = self._take_outputs(y_pred)
             if self.label_layer is not None and training:
                 self._refine_labels(y, y_pred, outputs)
             y_pred = self._split_predictions(y_pred, check_logits=True)
             losses = _flat_losses(self.loss)
-            if losses and not all(getattr(l, "_kmix_reads_plan", False) for l in losses):
+            if losses and not all(getattr(l, "reads_mix_plan", False) for l in losses):
                 y = self._plain_loss_targets(y, y_pred)
         return super().compute_loss(x, y, y_pred, sample_weight, training=training)
 
     def _plain_loss_targets(self, y, y_pred):
         """Soft mixed targets (training) or one-hot targets (evaluation), float32."""
-        record = _context.get_record()
+        record = step_record.get_record()
         num_classes = y_pred.shape[-1]
         targets = one_hot_labels(y, num_classes, self.mixer.label_smoothing if record is not None and record.training else 0.0)
         if record is None or not record.training:

@@ -60,7 +60,7 @@ class MixingModel(MixingMixin, keras.Model):
             )
             model.mix_seed_generator = keras.random.SeedGenerator(model.mixer.seed)
         if label_layer is not None:
-            model._set_label_layer(
+            model.set_label_layer(
                 keras.saving.deserialize_keras_object(label_layer, custom_objects=custom_objects)
             )
         return model

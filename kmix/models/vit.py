@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kmix import _context
+from kmix import step_record
 from kmix._export import kmix_export
 from kmix.models.mixing_mixin import MixingMixin
 from kmix.ops.validation import check_float
@@ -358,10 +358,10 @@ class ViT(MixingMixin, keras.Model):
     # The mixin asks for attention through the step record when a label layer
     # is set; these two hooks answer it.
     def _requested_attention(self, training):
-        return _context.requested_attention(self) if training else None
+        return step_record.requested_attention(self) if training else None
 
     def _record_attention(self, out):
-        _context.record_attention(out)
+        step_record.record_attention(out)
 
     def get_config(self):
         config = super().get_config()

@@ -20,7 +20,7 @@ from kmix.ops.resize import resized_partner
 from kmix.ops.tokens import token_mask
 from kmix.ops.token_masks import block_token_masks
 from kmix.ops.token_masks import random_token_masks
-from kmix.ops.token_masks import tokenmix_targets
+from kmix.ops.teacher_targets import tokenmix_targets
 from kmix.ops.windows import patch_attention
 from kmix.ops.windows import region_mean
 from kmix.ops.windows import window_scores

@@ -9,7 +9,7 @@ from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
 from kmix.ops.validation import float_class_ids
-from kmix.plan import MixPlan
+from kmix.mix_plan import MixPlan
 
 
 def lam_from_mask(mask):

@@ -78,6 +78,32 @@ def check_int(value, name, minimum=None, maximum=None, *, allow_none=False,
     return number
 
 
+
+def check_image_grid(height, width, who, patch_size=None, multiple_rule=None):
+    """Raises unless the image sides are static ints and multiples of `patch_size`.
+
+    The one image-size check of the mixers that need a static grid (FMix,
+    MaskMix, TokenMix, SMMix, CutMix with `patch_size`).
+
+    Args:
+        height, width: the image sides: ints, or scalar tensors when unknown.
+        who: what needs them, the subject of the message ("TokenMix").
+        patch_size: optional int; the sides must be multiples of it.
+        multiple_rule: the sentence stating the multiple rule in the error;
+            defaults to "The image height and width must be multiples of
+            `patch_size`".
+    """
+    if not (isinstance(height, int) and isinstance(width, int)):
+        raise ValueError(
+            f"{who} needs the image height and width known statically. "
+            "Received: images of unknown size"
+        )
+    if patch_size is not None and (height % patch_size or width % patch_size):
+        rule = multiple_rule or "The image height and width must be multiples of `patch_size`"
+        raise ValueError(
+            f"{rule}. Received: patch_size={patch_size} and images of size {height}x{width}"
+        )
+
 def check_float(value, name, minimum=None, maximum=None, *, min_inclusive=True,
                 max_inclusive=True, allow_none=False, kind="float"):
     """Returns `value` as a Python float, raising unless it is a finite number in range.

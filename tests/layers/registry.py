@@ -1,6 +1,7 @@
 """Every mixing layer with the arguments the shared tests build it with."""
 
 import kmix
+from tests.readme_mixer import readme_mixer
 
 K = 5  # classes used across the layer tests
 
@@ -61,6 +62,11 @@ def _cases():
                 ),
             )
         )
+    # The mixer a user writes from the README: one subclass, one method.
+    cases.append(("README-VerticalSplitMix", lambda **kw: readme_mixer(**kw)))
+    cases.append(
+        ("README-VerticalSplitMix-sample", lambda **kw: readme_mixer(lam_scope="sample", **kw))
+    )
     return cases
 
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixing_loss import soft_crossentropy
 
@@ -76,7 +76,7 @@ class SoftTargetLog(keras.losses.Loss):
         self.log = log
 
     def call(self, y_true, y_pred):
-        record = _context.get_record()
+        record = step_record.get_record()
         self.log.append({"targets": y_true.numpy(), "lam": record.plan.lam.numpy(),
                          "index": record.plan.index.numpy(), "area": record.area_lam.numpy()})
         return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
@@ -155,13 +155,13 @@ def test_random_mix_choice_rows_decide_per_row():
         record_rows = np.isclose(step["lam"], step["area"], atol=1e-7)
         assert record_rows.any() and (~record_rows).any(), step  # both kinds of rows this batch
     # Which rows were MixUp rows: the plan mask is constant over the image.
-    plan, aux = mixer._sample(16, H, H, seed=tf.constant([5, 6]))
+    plan = mixer.sample_plan(tf.zeros([16, H, H, 3]), seed=tf.constant([5, 6]))
     constant = np.ptp(plan.mask.numpy().reshape(16, -1), axis=1) == 0
     attn = tf.random.uniform([16, 16], seed=1)
-    lam = kmix.layers.TransMixLabels().refine_lam(plan, {"cls_attention": attn}, mixer=mixer, aux=aux).numpy()
+    lam = kmix.layers.TransMixLabels().refine_lam(plan, {"cls_attention": attn}, mixer=mixer).numpy()
     expected = kmix.ops.transmix_lambda(plan.lam, kmix.ops.token_mask(plan.mask, P), attn).numpy()
     for row in range(16):
-        blend = aux["choice"].numpy()[row] == 0
+        blend = plan.choice.numpy()[row] == 0
         seen_blend |= blend
         seen_cut |= not blend
         np.testing.assert_allclose(lam[row], plan.lam.numpy()[row] if blend else expected[row], atol=1e-6)
@@ -174,16 +174,20 @@ def test_refine_mixers_restricts_the_refined_rows():
     mixer = kmix.layers.RandomMixChoice(
         [kmix.layers.MaskMix(mask_patch_size=8, patch_size=P), kmix.layers.CutMix()],
         choice_scope="sample", num_classes=K)
-    plan, aux = mixer._sample(16, H, H, seed=tf.constant([1, 2]))
+    plan = mixer.sample_plan(tf.zeros([16, H, H, 3]), seed=tf.constant([1, 2]))
     attn = tf.random.uniform([16, 16], seed=1)
     probs = tf.nn.softmax(tf.random.normal([16, K], seed=2))
     targets = tf.one_hot(tf.range(16) % K, K)
     layer = kmix.layers.ProgressiveAttentionLabels(refine_mixers=["MaskMix"])
-    lam = layer.refine_lam(plan, {"cls_attention": attn, "logits": tf.math.log(probs)},
-                           targets=targets, mixer=mixer, aux=aux).numpy()
+    outputs = {"cls_attention": attn, "logits": tf.math.log(probs)}
+    lam = layer.refine_lam(plan, outputs, targets=targets, mixer=mixer).numpy()
+    # The per-row choice given the old way (`aux`, kept for one release) is the same.
+    old = layer.refine_lam(plan._replace(choice=None), outputs, targets=targets, mixer=mixer,
+                           aux={"choice": plan.choice}).numpy()
+    np.testing.assert_array_equal(old, lam)
     full = kmix.ops.progressive_attention_lambda(
         plan.lam, kmix.ops.token_mask(plan.mask, P), attn, targets, probs).numpy()
-    choice = aux["choice"].numpy()
+    choice = plan.choice.numpy()
     assert (choice == 0).any() and (choice == 1).any()
     np.testing.assert_allclose(lam[choice == 0], full[choice == 0], atol=1e-5)
     np.testing.assert_allclose(lam[choice == 1], plan.lam.numpy()[choice == 1])
@@ -191,12 +195,12 @@ def test_refine_mixers_restricts_the_refined_rows():
 
 def test_mixup_keeps_area_labels():
     mixer = kmix.layers.MixUp(num_classes=K)
-    plan, aux = mixer._sample(4, H, H, seed=tf.constant([1, 2]))
+    plan = mixer.sample_plan(tf.zeros([4, H, H, 3]), seed=tf.constant([1, 2]))
     for layer, outputs in [
         (kmix.layers.TransMixLabels(), {"cls_attention": tf.random.uniform([4, 16])}),
         (kmix.layers.TokenLabelAlignment(), {"attentions": tf.random.uniform([2, 4, 17, 17])}),
     ]:
-        np.testing.assert_array_equal(layer.refine_lam(plan, outputs, mixer=mixer, aux=aux), plan.lam)
+        np.testing.assert_array_equal(layer.refine_lam(plan, outputs, mixer=mixer), plan.lam)
 
 
 def test_label_layers_as_keras_layers_and_config_round_trip():

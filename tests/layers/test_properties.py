@@ -20,7 +20,7 @@ SETTINGS = settings(
 def _refused_size(layer, size):
     """Whether the layer refuses images of this size (a MaskMix grid of one cell)."""
     try:
-        layer._check_image_size(*size)
+        layer.check_image_size(*size)
     except ValueError:
         return True
     return False
@@ -76,7 +76,7 @@ def test_labels_name_at_most_two_sources_with_pixel_share_weights(make, batch, s
             continue
         assert i in nz  # a row always keeps a share of its own label
         partner = [j for j in nz if j != i][0]
-        share = _own_share(mixed[i], images[i], images[partner], layer._binary_mask, _has_resized_partner(layer))
+        share = _own_share(mixed[i], images[i], images[partner], layer.binary_mask, _has_resized_partner(layer))
         assert share == pytest.approx(labels[i, i], abs=1e-5)
 
 
@@ -121,7 +121,7 @@ def _needs_choice(layer):
 def test_injected_identity_plan_is_a_no_op(make):
     layer = make(num_classes=4)
     images = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
-    plan = kmix.plan.identity_plan(4, (16, 16))
+    plan = kmix.mix_plan.identity_plan(4, (16, 16))
     if _needs_choice(layer):
         with pytest.raises(ValueError, match=r"needs the per-row choice to apply a plan"):
             layer.mix_images(images, plan)

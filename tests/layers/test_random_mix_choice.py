@@ -1,10 +1,12 @@
-"""RandomMixChoice: `num_classes` / `label_smoothing` resolved from its members, never ignored."""
+"""RandomMixChoice: `weights` and `no_mix_probability` honoured; `num_classes` /
+`label_smoothing` resolved from its members, never ignored."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kmix
 
@@ -97,3 +99,70 @@ def test_a_single_layer_is_not_a_list():
         match=r"`mixers` must be a list of kmix mixing layers, e.g\. .* Received: mixers of type MixUp",
     ):
         L.RandomMixChoice(L.MixUp())
+
+
+# ----------------------------------------------------------------------
+# The draw: each row (or batch) is mixed by member k with probability
+# (1 - no_mix_probability) * w_k / sum(w), and left unmixed otherwise.
+# Statistical bound: Pearson's chi-square statistic of the observed counts
+# against those probabilities stays below the 0.999 quantile of the
+# chi-square distribution with (members + 1 - 1) degrees of freedom. The seed
+# is fixed, so the test is deterministic. The expected statistic passes the
+# bound when the no-mix probability is off by 0.03 (6000 rows) or 0.08 (600
+# batches): such errors fail.
+# ----------------------------------------------------------------------
+CHI2_999 = {2: 13.82, 3: 16.27}
+WEIGHTS = [1.0, 2.0, 3.0]
+NO_MIX = 0.25
+
+
+def _members():
+    return [L.MixUp(alpha=1.0), L.CutMix(), L.MaskMix(mask_patch_size=4, patch_size=2)]
+
+
+def _expected():
+    total = sum(WEIGHTS)
+    return np.array([(1 - NO_MIX) * w / total for w in WEIGHTS] + [NO_MIX])
+
+
+def _chi_square(counts, probabilities):
+    expected = probabilities * counts.sum()
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def test_weights_and_no_mix_probability_per_row_within_the_bound():
+    layer = L.RandomMixChoice(_members(), weights=WEIGHTS, no_mix_probability=NO_MIX,
+                              choice_scope="sample", num_classes=5, seed=0)
+    images = np.random.default_rng(1).random((6000, 8, 8, 3)).astype(np.float32)
+    plan = layer.sample_plan(images)
+    choice = plan.choice.numpy()
+    counts = np.bincount(choice, minlength=4)
+    assert _chi_square(counts, _expected()) < CHI2_999[3], counts
+    # The pixels and labels follow the choice: unmixed rows keep their image
+    # and label, MixUp rows blend uniformly, cut-and-paste rows select.
+    mask = plan.mask.numpy().reshape(len(choice), -1)
+    lam = plan.lam.numpy()
+    np.testing.assert_array_equal(lam[choice == 3], 1.0)
+    np.testing.assert_array_equal(np.ptp(mask[choice == 0], axis=1), 0.0)
+    assert np.isin(mask[choice > 0], (0.0, 1.0)).all()
+    mixed = layer.mix_images(images[:64], layer.sample_plan(images[:64], seed=5)).numpy()
+    small = layer.sample_plan(images[:64], seed=5)
+    unmixed = small.choice.numpy() == 3
+    np.testing.assert_allclose(mixed[unmixed], images[:64][unmixed], atol=1e-6)
+
+
+def test_weights_and_no_mix_probability_per_batch_within_the_bound():
+    layer = L.RandomMixChoice(_members(), weights=WEIGHTS, no_mix_probability=NO_MIX,
+                              choice_scope="batch", num_classes=5, seed=0)
+    images = tf.zeros([4, 8, 8, 3])
+    draw = tf.function(lambda seed: layer.sample_plan(images, seed=seed).choice)
+    choices = np.array([draw(tf.constant([7, step])).numpy() for step in range(600)])
+    assert (choices == choices[:, :1]).all()  # one member for the whole batch
+    counts = np.bincount(choices[:, 0], minlength=4)
+    assert _chi_square(counts, _expected()) < CHI2_999[3], counts
+
+
+def test_the_bound_rejects_a_wrong_probability():
+    # The check can fail: counts drawn with no_mix_probability 0.35 instead of 0.25.
+    wrong = np.array([0.65 / 6, 0.65 * 2 / 6, 0.65 * 3 / 6, 0.35]) * 6000
+    assert _chi_square(wrong, _expected()) > CHI2_999[3]

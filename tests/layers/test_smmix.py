@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from kmix.losses.smmix_loss import smmix_loss_terms
 from kmix.ops.windows import patch_attention
 from kmix.ops.windows import region_mean
@@ -127,7 +127,7 @@ def _official_record(smmix_rows=1.0, layer=None):
     plan = kmix.MixPlan(tf.constant(FLIP, tf.int32), tf.fill([B, 1, 1, 1], lam), tf.fill([B], np.float32(lam)))
     losses = DATA["losses"]["inputs"]
     layer = layer or kmix.layers.SMMix(patch_size=16, num_classes=5, label_smoothing=0.1)
-    return _context.StepRecord(
+    return step_record.StepRecord(
         plan, layer, 5, inputs["label_smoothing"], True,
         clean_logits=tf.constant(array(inputs["clean_logits"], np.float32)),
         target_logits=tf.constant(array(losses["target_result"], np.float32)),
@@ -150,20 +150,20 @@ def test_smmix_loss_matches_the_three_official_loss_lines():
     np.testing.assert_allclose(0.5 * terms["fine"].numpy().mean(), reference["loss_fine"], rtol=1e-5)
     np.testing.assert_allclose(terms["consistency"].numpy().mean(), reference["loss_con"], rtol=1e-5)
     # The Keras loss reads the same from the step record (labels as given to fit).
-    _context.set_record(_official_record())
+    step_record.set_record(_official_record())
     try:
         got = kmix.losses.SMMixLoss()(array(inputs["labels"]), array(losses["outputs"], np.float32))
         np.testing.assert_allclose(float(got), reference["loss"], rtol=1e-5)
         # MixUp rows (the switch branch) get the mixed-label CE only.
-        _context.set_record(_official_record(smmix_rows=0.0))
+        step_record.set_record(_official_record(smmix_rows=0.0))
         got = kmix.losses.SMMixLoss()(array(inputs["labels"]), array(losses["outputs"], np.float32))
         np.testing.assert_allclose(float(got), reference["loss_cls"], rtol=1e-5)
     finally:
-        _context.clear_record()
+        step_record.clear_record()
 
 
 def test_smmix_loss_without_a_step_record_is_the_soft_crossentropy_and_round_trips():
-    _context.clear_record()
+    step_record.clear_record()
     logits = np.array([[2.0, 0.0, -1.0]], np.float32)
     got = kmix.losses.SMMixLoss()(np.array([0]).reshape(1, 1).astype(np.float32), logits)
     np.testing.assert_allclose(float(got), -np.log(np.exp(2) / np.exp([2, 0, -1]).sum()), rtol=1e-5)
@@ -323,8 +323,8 @@ def test_the_train_step_computes_the_official_loss_from_its_own_motivating_pass(
     images, _, _ = _batch(batch=4)
     labels = np.array([0, 1, 2, 1])
     model(images)
-    metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
-    record = _context.get_record()
+    metrics = model.train_step((tf.constant(images), tf.constant(labels)))
+    record = step_record.get_record()
     plan = record.plan
     clean = model.forward(images, training=False, attention="patch")
     np.testing.assert_allclose(record.patch_attention.numpy(), clean["patch_attention"].numpy(), rtol=1e-5)
@@ -348,7 +348,7 @@ def test_the_train_step_computes_the_official_loss_from_its_own_motivating_pass(
     expected = REF.smmix_losses(out["logits"].numpy(), z_tgt, z_src, lam * y + (1 - lam) * y[FLIP], y, y[FLIP],
                                 lam * z + (1 - lam) * z[FLIP])
     np.testing.assert_allclose(float(metrics["loss"]), expected[3], rtol=1e-4)
-    _context.clear_record()
+    step_record.clear_record()
 
 
 def test_the_mixup_branch_trains_on_the_mixed_labels_only():
@@ -357,15 +357,15 @@ def test_the_mixup_branch_trains_on_the_mixed_labels_only():
     images, _, _ = _batch(batch=4)
     labels = np.array([0, 1, 2, 1])
     model(images)
-    metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
-    plan = _context.get_record().plan
+    metrics = model.train_step((tf.constant(images), tf.constant(labels)))
+    plan = step_record.get_record().plan
     lam = plan.lam.numpy()[:, None]
     mixed = lam[:, :, None, None] * images + (1 - lam[:, :, None, None]) * images[FLIP]
     logits = model.forward(mixed, training=True)["logits"].numpy()
     y = REF.smoothed_one_hot(labels, 3, 0.1)
     expected = _softmax_ce(logits, lam * y + (1 - lam) * y[FLIP]).mean()
     np.testing.assert_allclose(float(metrics["loss"]), expected, rtol=1e-4)
-    _context.clear_record()
+    step_record.clear_record()
 
 
 @pytest.mark.slow
@@ -388,11 +388,11 @@ def test_mixed_precision_train_step_keeps_float32_labels_and_finite_loss():
     model.compile(optimizer="adam", loss=kmix.losses.SMMixLoss())
     images, _, _ = _batch(batch=4)
     model(images)
-    metrics = model.mixer._kmix_train_step(model, (tf.constant(images), tf.constant([0, 1, 2, 1])))
-    record = _context.get_record()
+    metrics = model.train_step((tf.constant(images), tf.constant([0, 1, 2, 1])))
+    record = step_record.get_record()
     assert record.plan.lam.dtype == tf.float32 and record.patch_attention.dtype == tf.float32
     assert np.isfinite(float(metrics["loss"]))
-    _context.clear_record()
+    step_record.clear_record()
 
 
 def test_model_and_loss_errors_at_the_first_step():

@@ -13,9 +13,11 @@ import kmix
 from kmix.ops.token_masks import block_mask_round
 from kmix.ops.token_masks import block_token_masks
 from kmix.ops.token_masks import random_token_masks
-from kmix.ops.token_masks import tokenmix_scores
-from kmix.ops.token_masks import tokenmix_targets
+from kmix.ops.teacher_targets import tokenmix_scores
+from kmix.ops.teacher_targets import tokenmix_targets
 from kmix.ops.token_masks import tokenmix_token_counts
+from kmix.models.mixing_mixin import step_strategy_for
+from kmix.models.teacher_targets_step import TeacherTargetsStep
 from tests.vectors import VECTORS
 from tests.vectors import array
 from tests.vectors import load
@@ -374,8 +376,8 @@ def test_teacher_targets_in_the_train_step_of_a_vit():
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=kmix.losses.MixupCrossentropy())
     images, labels = _images(batch=4), np.array([0, 1, 2, 1])
     model(images)
-    metrics = mixer._kmix_train_step(model, (tf.constant(images), tf.constant(labels)))
-    record = kmix._context.get_record()
+    metrics = model.train_step((tf.constant(images), tf.constant(labels)))
+    record = kmix.step_record.get_record()
     plan = record.plans[0]
     expected_targets = tokenmix_targets(teacher(images), labels, plan.index,
                                         mixer.partner_token_mask(plan, 16, 16), label_smoothing=0.1)
@@ -385,9 +387,10 @@ def test_teacher_targets_in_the_train_step_of_a_vit():
     log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
     expected = -(expected_targets.numpy() * log_p).sum(-1).mean()
     np.testing.assert_allclose(float(metrics["loss"]), expected, rtol=1e-5)
-    kmix._context.clear_record()
+    kmix.step_record.clear_record()
     # Without a teacher the mixin's ordinary step runs.
-    assert kmix.layers.TokenMix()._kmix_train_step is None
+    assert step_strategy_for(kmix.layers.TokenMix()) is None
+    assert step_strategy_for(mixer) is TeacherTargetsStep
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 import kmix
-from kmix import _context
-from kmix.plan import MixPlan
+from kmix import step_record
+from kmix.mix_plan import MixPlan
 
 
 
@@ -31,12 +31,12 @@ def step(plans, training=True, num_classes=None, **fields):
     `fields` are further `StepRecord` fields (e.g. `mixed_logits=...`).
     """
     plans = plans if isinstance(plans, list) else [plans]
-    record = _context.StepRecord(plans[0], Source(), num_classes, 0.0, training, plans=plans, **fields)
-    _context.set_record(record)
+    record = step_record.StepRecord(plans[0], Source(), num_classes, 0.0, training, plans=plans, **fields)
+    step_record.set_record(record)
     try:
         yield record
     finally:
-        _context.clear_record()
+        step_record.clear_record()
 
 
 def tiny_model(mixer, num_classes=4, size=8, batch_norm=False):
@@ -66,5 +66,15 @@ def fit_mirrored(strategy, make_loss):
         model = tiny_model(kmix.layers.MixUp(num_classes=4, seed=1))
         model.compile(optimizer="sgd", loss=make_loss())
     images, labels = tiny_data(16)
+    before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
+    # The replicas trained as one model: every weight moved, and is the same
+    # on both replicas.
+    with strategy.scope():
+        for weight, start in zip(model.trainable_weights, before):
+            first, second = [
+                v.numpy() for v in strategy.experimental_local_results(weight.value)
+            ]
+            np.testing.assert_array_equal(first, second)
+            assert not np.array_equal(first, start), weight.name

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from tests import vectors
 from tests.losses import helpers
 
@@ -187,7 +187,7 @@ def test_the_loss_in_fit_is_the_function_on_the_step_plan():
 
     class Spy(kmix.losses.DecoupledMixupLoss):
         def call(self, y_true, y_pred):
-            record = _context.get_record()
+            record = step_record.get_record()
             seen["plan"], seen["logits"] = record.plan, y_pred
             return super().call(y_true, y_pred)
 

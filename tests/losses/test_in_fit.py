@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from tests.losses import helpers
 
 LOSSES = {
@@ -18,7 +18,7 @@ def test_plain_keras_model_raises_at_the_first_step(name):
     images, labels = helpers.tiny_data(8)
     model = helpers.plain_model()
     model.compile(optimizer="sgd", loss=LOSSES[name]())
-    _context.clear_record()
+    step_record.clear_record()
     with pytest.raises(ValueError, match=rf"{name} needs the mixing plan of the training step"):
         model.fit(images, labels, verbose=0)
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from tests import vectors
 from tests.losses import helpers
 
@@ -177,7 +177,7 @@ def test_plain_keras_model_raises_at_the_first_step():
     images, labels = helpers.tiny_data(8)
     model = helpers.plain_model()
     model.compile(optimizer="sgd", loss=kmix.losses.RankMixupLoss())
-    _context.clear_record()
+    step_record.clear_record()
     with pytest.raises(ValueError, match=r"RankMixupLoss needs the mixing plan of the training step"):
         model.fit(images, labels, verbose=0)
 
@@ -230,7 +230,7 @@ def test_the_loss_in_fit_uses_the_recorded_mixes():
 
     class Spy(kmix.losses.RankMixupLoss):
         def call(self, y_true, y_pred):
-            record = _context.get_record()
+            record = step_record.get_record()
             if record.training:
                 seen.update(mixed_logits=record.mixed_logits, plans=record.plans, raw=y_pred)
             return super().call(y_true, y_pred)

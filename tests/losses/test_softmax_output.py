@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix.plan import identity_plan
+from kmix.mix_plan import identity_plan
 from tests.losses import helpers
 
 WARNING = r"received `from_logits=True`|reads `y_pred` as logits"

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix import _context
+from kmix import step_record
 from kmix.losses.mixing_loss import MixingLoss
 
 K, H = 4, 16
@@ -170,7 +170,7 @@ def test_plan_requiring_loss_in_a_plain_model_raises_at_the_first_step():
     inputs = keras.Input((H, H, K))
     model = keras.Model(inputs, keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(inputs)))
     model.compile(optimizer="sgd", loss=NeedsPlan())
-    _context.clear_record()
+    step_record.clear_record()
     with pytest.raises(ValueError, match=r"NeedsPlan needs the mixing plan of the training step .* A plain keras.Model only gives it y_true and y_pred"):
         model.fit(images, labels, verbose=0)
 
@@ -202,6 +202,48 @@ def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(
     seeds = two_cpus.run(lambda: model._step_seed())
     per_replica = [tuple(s.numpy()) for s in two_cpus.experimental_local_results(seeds)]
     assert len(set(per_replica)) == 2, per_replica
+
+    # Each replica draws its own plan: the same images on both replicas are
+    # mixed differently (the plans of one traced step, read per replica).
+    @tf.function
+    def lams_of_one_step(x, y):
+        def replica_step(x, y):
+            model.train_step((x, y))
+            return step_record.get_record().plan.lam
+
+        return two_cpus.run(replica_step, args=(x, y))
+
+    lams = two_cpus.experimental_local_results(
+        lams_of_one_step(tf.constant(images[:8]), tf.constant(labels[:8]))
+    )
+    assert not np.allclose(lams[0].numpy(), lams[1].numpy()), lams
+
+
+def _replica_values(variable):
+    value = getattr(variable, "value", variable)
+    return [v.numpy() for v in tf.distribute.get_strategy().experimental_local_results(value)]
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_training_keeps_replicas_in_sync_and_the_loss_falls(two_cpus):
+    # A learnable task (the class is the colour) trained on mixed batches: the
+    # loss falls, and every weight is the same on both replicas afterwards.
+    images, labels = colour_batch(32)
+    images = images + np.random.default_rng(0).normal(0, 0.1, images.shape).astype(np.float32)
+    with two_cpus.scope():
+        inputs = keras.Input((H, H, K))
+        logits = keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(inputs))
+        model = kmix.models.MixingModel(inputs, logits, mixer=MIXERS["MixUp"]())
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss=kmix.losses.MixupCrossentropy())
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(images, labels, batch_size=16, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0], losses
+    with two_cpus.scope():
+        for weight, start in zip(model.trainable_weights, before):
+            first, second = _replica_values(weight)
+            np.testing.assert_array_equal(first, second)
+            assert not np.array_equal(first, start)
 
 
 # One step, one plan: a MixingModel with a mixer must not hold a mixing layer too.

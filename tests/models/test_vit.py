@@ -175,15 +175,15 @@ def test_attention_maps_are_taken_before_attention_dropout():
 
 
 def test_no_attention_is_requested_without_a_label_layer():
-    from kmix import _context
+    from kmix import step_record
     from kmix.losses.mixing_loss import MixingLoss
 
     seen = []
 
     class Spy(MixingLoss):
         def call(self, y_true, y_pred):
-            record = _context.get_record()
-            fields = ("attention_model", "attention_request") + _context.ATTENTION_FIELDS
+            record = step_record.get_record()
+            fields = ("attention_model", "attention_request") + step_record.ATTENTION_FIELDS
             seen.append(sorted(k for k in fields if getattr(record, k) is not None))
             return tf.reduce_sum(tf.square(y_pred), axis=-1)
 

@@ -83,7 +83,7 @@ def test_mix_labels_matches_timm_soft_targets():
 
 def test_identity_plan_is_a_no_op():
     images = np.random.default_rng(0).random((4, 6, 6, 3)).astype(np.float32)
-    plan = kmix.plan.identity_plan(4, (6, 6))
+    plan = kmix.mix_plan.identity_plan(4, (6, 6))
     np.testing.assert_array_equal(kmix.ops.mix_images(images, plan).numpy(), images)
     labels = np.eye(5, dtype=np.float32)[[0, 3, 1, 4]]
     np.testing.assert_array_equal(kmix.ops.mix_labels(labels, plan).numpy(), labels)

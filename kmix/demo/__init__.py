@@ -50,203 +50,36 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import kmix  # noqa: E402
-
-SMOKE_TEST_NOTE = (
-    "**Smoke test (`--quick`): three training steps per method. These numbers only show that "
-    "the machinery runs; they are not results.**"
-)
-
-NUM_CLASSES = 10
-IMAGE_SIZE = 16
-PATCH_SIZE = 4
-BATCH_SIZE = 64
-EPOCHS = 50
-WARMUP_EPOCHS = 5
-SEEDS = 3
-VALIDATION_SIZE = 148
-EVAL_BATCH = 512
-ECE_BINS = 15
-VIT = dict(dim=48, depth=3, num_heads=3, mlp_ratio=2, drop_path_rate=0.05)
-DEFAULT_METHODS = ("none", "MixUp", "CutMix", "TransMix", "RankMixup (MRL)")
-METRICS = ("accuracy", "nll", "ece")
+from kmix.demo import protocol  # noqa: E402,F401
+from kmix.demo.method_runner import MethodRunner  # noqa: E402,F401
+from kmix.demo.protocol import BATCH_SIZE  # noqa: E402,F401
+from kmix.demo.protocol import DEFAULT_METHODS  # noqa: E402,F401
+from kmix.demo.protocol import ECE_BINS  # noqa: E402,F401
+from kmix.demo.protocol import EPOCHS  # noqa: E402,F401
+from kmix.demo.protocol import EVAL_BATCH  # noqa: E402,F401
+from kmix.demo.protocol import IMAGE_SIZE  # noqa: E402,F401
+from kmix.demo.protocol import METRICS  # noqa: E402,F401
+from kmix.demo.protocol import NUM_CLASSES  # noqa: E402,F401
+from kmix.demo.protocol import PATCH_SIZE  # noqa: E402,F401
+from kmix.demo.protocol import SEEDS  # noqa: E402,F401
+from kmix.demo.protocol import SMOKE_TEST_NOTE  # noqa: E402,F401
+from kmix.demo.protocol import VALIDATION_SIZE  # noqa: E402,F401
+from kmix.demo.protocol import VIT  # noqa: E402,F401
+from kmix.demo.protocol import WARMUP_EPOCHS  # noqa: E402,F401
+from kmix.demo.protocol import load_data  # noqa: E402,F401
+from kmix.demo.protocol import methods  # noqa: E402,F401
+from kmix.demo.protocol import make_vit  # noqa: E402,F401
+from kmix.demo.protocol import scores  # noqa: E402,F401
+from kmix.demo.warmup_cosine import WarmupCosine  # noqa: E402,F401
+from kmix.visualization.figures import new_figure  # noqa: E402
 
 # Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
          2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def methods():
-    """`{name: (mixer factory or None, label layer factory or None, loss factory)}`.
-
-    Factories take the seed. The hyper-parameters are the papers' defaults scaled to
-    a 16x16 image with 4x4 patches.
-    """
-    L = kmix.layers
-    K = NUM_CLASSES
-    ce = lambda: kmix.losses.MixupCrossentropy()  # noqa: E731
-    return {
-        "none": (None, None, lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-        "MixUp": (lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s), None, ce),
-        "CutMix": (lambda s: L.CutMix(alpha=1.0, num_classes=K, seed=s), None, ce),
-        "FMix": (lambda s: L.FMix(alpha=1.0, num_classes=K, seed=s), None, ce),
-        "TransMix": (
-            lambda s: L.CutMix(alpha=1.0, num_classes=K, seed=s),
-            lambda: L.TransMixLabels(),
-            ce,
-        ),
-        "MixPro (MaskMix + PAL)": (
-            lambda s: L.MaskMix(mask_patch_size=8, patch_size=PATCH_SIZE, num_classes=K, seed=s),
-            lambda: L.ProgressiveAttentionLabels(),
-            ce,
-        ),
-        "TL-Align": (
-            lambda s: L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=s),
-            lambda: L.TokenLabelAlignment(),
-            ce,
-        ),
-        "Decoupled Mixup": (
-            lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s),
-            None,
-            lambda: kmix.losses.DecoupledMixupLoss(),
-        ),
-        "RankMixup (MRL)": (
-            lambda s: L.MixUp(alpha=0.8, num_classes=K, seed=s),
-            None,
-            lambda: kmix.losses.RankMixupLoss(mode="mrl"),
-        ),
-    }
-
-
-def make_vit(method, seed):
-    """The method's ViT with the initial weights and seed generators of `seed`."""
-    make_mixer, make_label_layer, _ = method
-    keras.utils.set_random_seed(seed)
-    return kmix.models.ViT(
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
-        num_classes=NUM_CLASSES,
-        num_channels=1,
-        mixer=make_mixer(seed) if make_mixer else None,
-        label_layer=make_label_layer() if make_label_layer else None,
-        seed=seed,
-        **VIT,
-    )
-
-
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak`, then cosine decay to `alpha * peak` at `total_steps`."""
-
-    def __init__(self, peak, total_steps, warmup_steps, alpha=0.05):
-        self.peak = peak
-        self.total_steps = max(int(total_steps), 1)
-        self.warmup_steps = min(max(int(warmup_steps), 0), self.total_steps - 1)
-        self.alpha = alpha
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = self.peak * (step + 1.0) / max(self.warmup_steps, 1)
-        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
-        cosine = 0.5 * (1.0 + tf.cos(math.pi * tf.clip_by_value(progress, 0.0, 1.0)))
-        decayed = self.peak * (self.alpha + (1.0 - self.alpha) * cosine)
-        return tf.where(step < self.warmup_steps, warm, decayed)
-
-    def get_config(self):
-        return dict(peak=self.peak, total_steps=self.total_steps,
-                    warmup_steps=self.warmup_steps, alpha=self.alpha)
-
-
-def scores(labels, logits, ece=True):
-    """`{"accuracy", "nll", "ece"}` of logits `(N, K)` (fractions; NLL in nats)."""
-    logits = np.asarray(logits, np.float64)
-    log_probs = logits - logits.max(1, keepdims=True)
-    log_probs -= np.log(np.exp(log_probs).sum(1, keepdims=True))
-    result = {
-        "accuracy": float(np.mean(np.argmax(logits, 1) == labels)),
-        "nll": float(-np.mean(log_probs[np.arange(len(labels)), labels])),
-    }
-    if ece:
-        result["ece"] = float(kmix.metrics.expected_calibration_error(
-            labels, np.exp(log_probs).astype("float32"), num_bins=ECE_BINS))
-    return result
-
-
-class MethodRunner:
-    """One method's model, compiled once, trained from scratch for each seed."""
-
-    def __init__(self, name, method, data, epochs, steps_per_epoch, jit_compile):
-        self.name, self.method, self.data = name, method, data
-        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
-        self.model = make_vit(method, 0)
-        self.model.compile(
-            optimizer=keras.optimizers.AdamW(
-                WarmupCosine(2e-3, epochs * steps_per_epoch, WARMUP_EPOCHS * steps_per_epoch),
-                weight_decay=0.05,
-            ),
-            loss=method[2](),
-            jit_compile=jit_compile,
-            # One call per epoch: Keras's per-step overhead is a third of a
-            # step this small.
-            steps_per_execution=steps_per_epoch,
-        )
-        self.model.optimizer.build(self.model.trainable_variables)
-        self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
-        model = self.model
-        self._logits = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile, autograph=False)
-
-    def reset(self, seed):
-        """Weights, seed generators and optimiser state as a fresh model of `seed`."""
-        fresh = make_vit(self.method, seed)
-        fresh(self.data["train"][0][:1], training=False)
-        target, source = self.model.variables, fresh.variables
-        if [v.shape for v in target] != [v.shape for v in source]:
-            raise RuntimeError("a fresh model's variables do not match the compiled model's")
-        for variable, value in zip(target, source):
-            variable.assign(value)
-        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start):
-            variable.assign(value)
-
-    def logits(self, images):
-        """Logits of every image, in chunks of `EVAL_BATCH` (one compiled shape for all splits)."""
-        n = len(images)
-        padded = np.concatenate([images, np.zeros((-n % EVAL_BATCH,) + images.shape[1:], images.dtype)])
-        chunks = [self._logits(tf.constant(padded[i:i + EVAL_BATCH])).numpy()
-                  for i in range(0, len(padded), EVAL_BATCH)]
-        return np.concatenate(chunks)[:n]
-
-    def run(self, seed, verbose=0):
-        """Trains seed `seed` from scratch; returns its scores and learning curve."""
-        self.reset(seed)
-        train_x, train_y = self.data["train"]
-        test_x, test_y = self.data["test"]
-        ds = (
-            tf.data.Dataset.from_tensor_slices((train_x, train_y))
-            .shuffle(len(train_y), seed=seed, reshuffle_each_iteration=True)
-            .batch(BATCH_SIZE, drop_remainder=True)
-            .repeat()
-            .prefetch(tf.data.AUTOTUNE)
-        )
-        curve = []
-        record = keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: curve.append(scores(test_y, self.logits(test_x), ece=False))
-        )
-        # shuffle=False: the dataset shuffles itself, with this seed.
-        self.model.fit(ds, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
-                       callbacks=[record], verbose=verbose, shuffle=False)
-        test_logits = self.logits(test_x)
-        result = scores(test_y, test_logits)
-        result["train_accuracy"] = scores(train_y, self.logits(train_x))["accuracy"]
-        val_x, val_y = self.data["validation"]
-        temperature = kmix.metrics.fit_temperature(val_y, self.logits(val_x))
-        scaled = scores(test_y, test_logits / temperature)
-        result.update(temperature=temperature, ece_scaled=scaled["ece"], nll_scaled=scaled["nll"])
-        result["probabilities"] = tf.nn.softmax(test_logits).numpy()
-        return result, curve
 
 
 def t_quantile_975(dof):
@@ -361,7 +194,7 @@ def results_markdown(rows, header, seeds, quick):
 
 def _figure(figsize):
     """An off-screen matplotlib figure (kmix.visualization's, with its clear ImportError)."""
-    return kmix.visualization._new_figure(figsize, 100)
+    return new_figure(figsize, 100)
 
 
 def plot_learning_curves(curves, path, title):
@@ -428,17 +261,6 @@ def write_gallery(images, labels, path, seed=0, num_images=8):
         title="CutMix: images, partners, masks, mixed labels",
     )
     return gallery_path
-
-
-def load_data():
-    """`{"train", "validation", "test"}`: the digits split, validation from the train end."""
-    (train_x, train_y), test = kmix.datasets.load_digits(image_size=IMAGE_SIZE, seed=0)
-    cut = len(train_y) - VALIDATION_SIZE
-    return {
-        "train": (train_x[:cut], train_y[:cut]),
-        "validation": (train_x[cut:], train_y[cut:]),
-        "test": test,
-    }
 
 
 def main(argv=None):
@@ -538,7 +360,3 @@ def main(argv=None):
     if args.quick:
         print(SMOKE_TEST_NOTE.replace("**", ""))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -61,7 +61,6 @@ class StepRecord:
         attention_request: `"cls"` or `"all"`: the attention the label layer
             needs from this step's forward pass; None without a label layer.
         attention_model: the model asked for that attention.
-        label_aux: the mixer's sampling extras handed to the label layer.
         labels_refined: whether the label layer has replaced `plan.lam`.
         area_lam: `(B,)` the plan's area lambda before the refinement.
         cls_attention: `(B, N)` class-token attention of the forward pass.
@@ -89,7 +88,6 @@ class StepRecord:
     # Attention-guided labels.
     attention_request: Optional[str] = None
     attention_model: Any = None
-    label_aux: Optional[dict] = None
     labels_refined: bool = False
     area_lam: Any = None
     cls_attention: Any = None
@@ -217,7 +215,7 @@ def check_loss_reads_plan(layer, model):
 
     if model is None or model is layer or not isinstance(model, keras.Model):
         return
-    if getattr(model, "_kmix_mixes_in_train_step", False):
+    if getattr(model, "mixes_in_train_step", False):
         return
     if not getattr(model, "compiled", False):
         return
@@ -225,7 +223,7 @@ def check_loss_reads_plan(layer, model):
     if loss is None:
         return
     losses = keras.tree.flatten(loss)
-    unaware = [l for l in losses if not getattr(l, "_kmix_reads_plan", False)]
+    unaware = [l for l in losses if not getattr(l, "reads_mix_plan", False)]
     if unaware:
         names = ", ".join(
             getattr(l, "name", None) or getattr(l, "__name__", None) or repr(l)

@@ -1,0 +1,169 @@
+"""MixInputs: the input forms a mixing layer accepts, parsed, checked and packed back.
+
+A mixing layer takes a dict (`{"images", "labels", "segmentation_masks", ...}`),
+a tuple `(images, labels[, sample_weight])`, images and labels as two
+arguments, or images alone, batched or one image. `MixInputs.parse` reads any
+of them, `check` validates them (before any work) and `pack` returns the mixed
+parts in the form they came in.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import tensorflow as tf
+
+from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_images
+from kmix.ops.validation import check_same_batch
+
+IMAGES = "images"
+LABELS = "labels"
+SEGMENTATION_MASKS = "segmentation_masks"
+BOUNDING_BOXES = "bounding_boxes"
+
+
+@dataclass(eq=False)
+class MixInputs:
+    """The parsed call arguments of a mixing layer: their form and their parts.
+
+    Attributes:
+        form: `"dict"`, `"tuple"`, `"args"` (images and labels as two
+            arguments) or `"images"`.
+        images: the images (rank 4 once `check` ran).
+        labels: the labels, or None.
+        segmentation_masks: the segmentation masks, or None.
+        sample_weight: the sample weights, or None.
+        data: the dict or tuple as given (extra dict keys pass through).
+        single: whether one unbatched image was given.
+    """
+
+    form: str
+    images: Any
+    labels: Any = None
+    segmentation_masks: Any = None
+    sample_weight: Any = None
+    data: Any = None
+    single: bool = False
+
+    @classmethod
+    def parse(cls, layer_name, data, labels=None, sample_weight=None):
+        """Reads the call arguments of the layer `layer_name`; raises on a bad form."""
+        if isinstance(data, Mapping):
+            if labels is not None or sample_weight is not None:
+                raise ValueError(
+                    f"{layer_name} takes either a dict or (images, labels) as "
+                    "arguments, not both. Received: a dict and a second "
+                    "positional argument"
+                )
+            if IMAGES not in data:
+                raise ValueError(
+                    f"A dict input to {layer_name} must have an '{IMAGES}' key. "
+                    f"Received keys: {sorted(data.keys())}"
+                )
+            if BOUNDING_BOXES in data:
+                raise ValueError(
+                    f"`{BOUNDING_BOXES}` are not supported yet by {layer_name}: "
+                    "mixing would need box labels from both images. Remove the "
+                    "key or mix detection data with a detection-specific "
+                    f"augmentation. Received keys: {sorted(data.keys())}"
+                )
+            return cls(
+                "dict", data[IMAGES], data.get(LABELS), data.get(SEGMENTATION_MASKS),
+                data=data,
+            )
+        if isinstance(data, (tuple, list)):
+            if labels is not None:
+                raise ValueError(
+                    f"{layer_name} takes either a tuple (images, labels) or "
+                    "images and labels as two arguments, not both."
+                )
+            if len(data) not in (2, 3):
+                raise ValueError(
+                    f"A tuple input to {layer_name} must be (images, labels) or "
+                    "(images, labels, sample_weight). Received: a tuple of "
+                    f"length {len(data)}"
+                )
+            weight = data[2] if len(data) == 3 else None
+            return cls("tuple", data[0], data[1], sample_weight=weight, data=data)
+        if labels is not None:
+            return cls("args", data, labels, sample_weight=sample_weight)
+        if sample_weight is not None:
+            raise ValueError(f"{layer_name} received `sample_weight` without labels.")
+        return cls("images", data)
+
+    def check(self, data_format):
+        """All checks, before any work; makes the parts rank-4 tensors.
+
+        Returns:
+            A list of assertion ops (batch sizes known only at run time) that
+            the mixing must depend on.
+        """
+        name = IMAGES if self.form == "dict" else "images"
+        images, single = check_images(self.images, name=name)
+        if not (images.dtype.is_floating or images.dtype.is_integer):
+            raise TypeError(
+                f"`images` must have a real or integer dtype. "
+                f"Received: images.dtype={images.dtype.name}"
+            )
+        self.images = images
+        self.single = single
+        deps = []
+        if self.labels is not None:
+            labels = tf.convert_to_tensor(self.labels)
+            if single:
+                labels = labels[None]
+            deps += check_same_batch(images, labels)
+            self.labels = labels
+        if self.segmentation_masks is not None:
+            masks = tf.convert_to_tensor(self.segmentation_masks)
+            if single:
+                masks = masks[None]
+            deps += check_same_batch(images, masks, (IMAGES, SEGMENTATION_MASKS))
+            spatial_axes = (2, 3) if data_format == "channels_first" else (1, 2)
+            img_hw = tuple(images.shape[a] for a in spatial_axes)
+            if masks.shape.rank not in (3, 4):
+                raise ValueError(
+                    "`segmentation_masks` must have shape (B, H, W) or "
+                    f"(B, H, W, C). Received: segmentation_masks.shape="
+                    f"{_shape_str(masks)}"
+                )
+            mask_axes = spatial_axes if masks.shape.rank == 4 else (1, 2)
+            mask_hw = tuple(masks.shape[a] for a in mask_axes)
+            if None not in img_hw + mask_hw and img_hw != mask_hw:
+                raise ValueError(
+                    "`segmentation_masks` must have the spatial size of the "
+                    f"images {img_hw}. Received: segmentation_masks.shape="
+                    f"{_shape_str(masks)} and images.shape={_shape_str(images)}"
+                )
+            self.segmentation_masks = masks
+        return deps
+
+    def pack(self, images, labels, masks):
+        """The mixed parts in the form the inputs came in."""
+        if self.single:
+            images = images[0]
+            labels = labels[0] if labels is not None else None
+            masks = masks[0] if masks is not None else None
+        if self.form == "dict":
+            out = dict(self.data)
+            out[IMAGES] = images
+            if labels is not None:
+                out[LABELS] = labels
+            if masks is not None:
+                out[SEGMENTATION_MASKS] = masks
+            return out
+        if self.form in ("tuple", "args"):
+            if self.sample_weight is not None:
+                return (images, labels, self.sample_weight)
+            return (images, labels)
+        return images
+
+
+def unchanged(data, labels=None, sample_weight=None):
+    """The call arguments returned as they came (outside training)."""
+    if labels is None and sample_weight is None:
+        return data
+    if sample_weight is None:
+        return (data, labels)
+    return (data, labels, sample_weight)
