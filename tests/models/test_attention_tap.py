@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kmix
+from tests.distributed_checks import assert_replicas_in_sync
 from tests.layers.test_label_layers import RefinedLamGap
 
 keras_hub = pytest.importorskip("keras_hub")
@@ -167,3 +168,4 @@ def test_tapped_backbone_with_tl_align_under_mirrored_strategy(two_cpus):
         model.compile(optimizer="sgd", loss=RefinedLamGap("tl_align"), jit_compile=False)
     history = model.fit(images(16), np.arange(16) % K, batch_size=8, verbose=0)
     assert max(history.history["loss"]) < 2.0, history.history
+    assert_replicas_in_sync(two_cpus, model)

@@ -10,6 +10,8 @@ import tensorflow as tf
 import kmix
 from kmix import step_record
 from kmix.losses.mixing_loss import MixingLoss
+from tests.distributed_checks import assert_replicas_in_sync
+from tests.distributed_checks import trainable_snapshot
 
 K, H = 4, 16
 
@@ -219,11 +221,6 @@ def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(
     assert not np.allclose(lams[0].numpy(), lams[1].numpy()), lams
 
 
-def _replica_values(variable):
-    value = getattr(variable, "value", variable)
-    return [v.numpy() for v in tf.distribute.get_strategy().experimental_local_results(value)]
-
-
 @pytest.mark.slow
 def test_mirrored_strategy_training_keeps_replicas_in_sync_and_the_loss_falls(two_cpus):
     # A learnable task (the class is the colour) trained on mixed batches: the
@@ -235,15 +232,11 @@ def test_mirrored_strategy_training_keeps_replicas_in_sync_and_the_loss_falls(tw
         logits = keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(inputs))
         model = kmix.models.MixingModel(inputs, logits, mixer=MIXERS["MixUp"]())
         model.compile(optimizer=keras.optimizers.SGD(0.5), loss=kmix.losses.MixupCrossentropy())
-    before = [w.numpy().copy() for w in model.trainable_weights]
+    before = trainable_snapshot(model)
     history = model.fit(images, labels, batch_size=16, epochs=6, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.8 * losses[0], losses
-    with two_cpus.scope():
-        for weight, start in zip(model.trainable_weights, before):
-            first, second = _replica_values(weight)
-            np.testing.assert_array_equal(first, second)
-            assert not np.array_equal(first, start)
+    assert_replicas_in_sync(two_cpus, model, before)
 
 
 # One step, one plan: a MixingModel with a mixer must not hold a mixing layer too.
