@@ -139,15 +139,6 @@ def test_constructor_argument_types():
         L.MixUp(num_classes=2.5)
 
 
-def test_patch_size_must_divide_the_image():
-    call_error(
-        L.CutMix(patch_size=3),
-        IMAGES,
-        match=r"With `patch_size` the image height and width must be multiples of it\. "
-        r"Received: patch_size=3 and images of size 8x8",
-    )
-
-
 def test_dict_and_tuple_forms():
     layer = L.MixUp(num_classes=3)
     call_error(layer, {"labels": np.zeros(4)}, match=r"A dict input to MixUp must have an 'images' key\. Received keys: \['labels'\]")

@@ -10,6 +10,7 @@ import kmix
 from kmix import step_record
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixing_loss import soft_crossentropy
+from tests.distributed_checks import assert_replicas_in_sync
 
 K, H, P = 3, 16, 4
 
@@ -339,3 +340,4 @@ def test_mirrored_strategy_on_two_logical_cpus(two_cpus):
             model.compile(optimizer="sgd", loss=RefinedLamGap(kind), jit_compile=False)
         history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
         assert max(history.history["loss"]) < 2.0, (kind, history.history)
+        assert_replicas_in_sync(two_cpus, model)

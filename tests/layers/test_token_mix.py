@@ -1,8 +1,4 @@
-"""TokenMix: token masks, teacher-map targets (tokenmix.json), layer behaviour, training."""
-
-import importlib.util
-import math
-import random
+"""TokenMix: the layer, teacher-map targets, training (the ops: tests/ops/test_token_masks.py, test_teacher_targets.py)."""
 
 import keras
 import numpy as np
@@ -10,84 +6,20 @@ import pytest
 import tensorflow as tf
 
 import kmix
-from kmix.ops.token_masks import block_mask_round
-from kmix.ops.token_masks import block_token_masks
-from kmix.ops.token_masks import random_token_masks
-from kmix.ops.teacher_targets import tokenmix_scores
 from kmix.ops.teacher_targets import tokenmix_targets
-from kmix.ops.token_masks import tokenmix_token_counts
 from kmix.models.mixing_mixin import step_strategy_for
 from kmix.models.teacher_targets_step import TeacherTargetsStep
-from tests.vectors import VECTORS
 from tests.vectors import array
+from tests.distributed_checks import assert_replicas_in_sync
+from tests.distributed_checks import trainable_snapshot
 from tests.vectors import load
 
-
-
-def _numpy_ref():
-    spec = importlib.util.spec_from_file_location("tokenmix_numpy_ref", VECTORS / "tokenmix_numpy_ref.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _numpy_ref()
 DATA = load("tokenmix")
 
 
-def _case_inputs(case):
-    inputs, outputs = case["inputs"], case["outputs"]
-    k = inputs["num_classes"]
-    dense = REF.dense_maps_from_topk(array(inputs["label_maps_topk"]), k)  # (B, K, G, G)
-    maps = dense.transpose(0, 2, 3, 1).astype(np.float32)  # (B, G, G, K)
-    labels = np.asarray(inputs["hard_labels"])
-    mask_b = array(outputs["token_mask_b"], np.float32)
-    batch = len(labels)
-    return maps, labels, mask_b, batch, k, inputs["label_smoothing"]
-
-
 # ----------------------------------------------------------------------
-# Targets against the official run (given the recorded mask)
+# The official run: the loss and the switch branch
 # ----------------------------------------------------------------------
-@pytest.mark.parametrize("case", DATA["cases"], ids=[c["name"] for c in DATA["cases"]])
-def test_faithful_targets_match_the_official_call(case):
-    maps, labels, mask_b, batch, k, smoothing = _case_inputs(case)
-    index = np.arange(batch)[::-1].copy()
-    masks = np.broadcast_to(mask_b, (batch,) + mask_b.shape)
-    got = tokenmix_targets(maps, labels, index, masks, num_classes=k,
-                           label_smoothing=smoothing, faithful=True).numpy()
-    np.testing.assert_allclose(got, array(case["outputs"]["target"]), atol=1e-6)
-    # Rows sum to s_a + s_b, not 1 (the official target is unnormalised).
-    s_own, s_partner = tokenmix_scores(maps, labels, index, masks, k)
-    np.testing.assert_allclose(got.sum(-1), (s_own + s_partner).numpy(), atol=1e-6)
-    assert np.abs(got.sum(-1) - 1).max() > 1e-3
-
-
-@pytest.mark.parametrize("case", DATA["cases"], ids=[c["name"] for c in DATA["cases"]])
-def test_normalised_targets_weight_the_two_smoothed_labels_by_the_scores(case):
-    maps, labels, mask_b, batch, k, smoothing = _case_inputs(case)
-    index = np.arange(batch)[::-1].copy()
-    masks = np.broadcast_to(mask_b, (batch,) + mask_b.shape)
-    gt = maps.transpose(0, 3, 1, 2)[np.arange(batch), labels]
-    _, s_a, s_b = REF.tokenmix_target(gt.astype(np.float64), labels, mask_b, k, smoothing)
-    lam = s_a / (s_a + s_b)
-    y = np.full((batch, k), smoothing / k)
-    y[np.arange(batch), labels] += 1 - smoothing
-    expected = lam[:, None] * y + (1 - lam[:, None]) * y[index]
-    got = tokenmix_targets(maps, labels, index, masks, num_classes=k, label_smoothing=smoothing).numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-6)
-    np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-6)
-
-
-def test_targets_accept_one_hot_labels_and_fall_back_when_the_teacher_is_silent():
-    maps = np.zeros((2, 2, 2, 3), np.float32)
-    masks = np.zeros((2, 2, 2), np.float32)
-    masks[:, 1] = 1
-    got = tokenmix_targets(maps, np.eye(3, dtype=np.float32)[[0, 2]], [1, 0], masks,
-                           fallback_lam=np.array([0.25, 0.75], np.float32)).numpy()
-    np.testing.assert_allclose(got, [[0.25, 0, 0.75], [0.25, 0, 0.75]], atol=1e-7)
-
-
 def test_binary_crossentropy_on_dense_targets_is_the_official_loss():
     # timm BinaryCrossEntropy with a dense target: mean over B x K of BCE-with-logits.
     case = DATA["cases"][0]
@@ -108,98 +40,6 @@ def test_mixup_branch_vector_is_what_mixup_gives():
     got = kmix.ops.mix_labels(labels, plan, num_classes=branch["inputs"]["num_classes"],
                               label_smoothing=branch["inputs"]["label_smoothing"])
     np.testing.assert_allclose(got.numpy(), array(branch["outputs"]["target"]), atol=1e-6)
-
-
-# ----------------------------------------------------------------------
-# Masks
-# ----------------------------------------------------------------------
-def _official_block_mask(rng, count, size=14, min_patches=1, min_aspect=0.3):
-    """numpy/random restatement of TokenMix's generate_mask (Python's RNG).
-
-    Also returns, per round, the draws of its (up to 10) attempts as uniforms
-    `(u_area, u_aspect, u_top, u_left)` in the form `block_mask_round` reads.
-    """
-    lo, hi = math.log(min_aspect), math.log(1 / min_aspect)
-    mask = np.zeros((size, size), int)
-    covered, rounds = 0, []
-    while covered < count:
-        remaining, delta = count - covered, 0
-        draws = np.full((10, 4), 0.5)
-        for attempt in range(10):
-            draws[attempt, 0] = u_area = rng.random()
-            draws[attempt, 1] = u_aspect = rng.random()
-            area = min_patches + (remaining - min_patches) * u_area  # random.uniform
-            aspect = math.exp(lo + (hi - lo) * u_aspect)
-            h, w = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
-            if w < size and h < size:
-                top, left = rng.randint(0, size - h), rng.randint(0, size - w)
-                draws[attempt, 2] = (top + 0.5) / (size - h + 1)
-                draws[attempt, 3] = (left + 0.5) / (size - w + 1)
-                if 0 < h * w - mask[top:top + h, left:left + w].sum() <= remaining:
-                    delta = h * w - mask[top:top + h, left:left + w].sum()
-                    mask[top:top + h, left:left + w] = 1
-                if delta > 0:
-                    break
-        rounds.append(draws)
-        if delta == 0:
-            break
-        covered += delta
-    return mask, rounds
-
-
-@pytest.mark.parametrize("case", DATA["cases"][:2], ids=[c["name"] for c in DATA["cases"][:2]])
-def test_block_rounds_given_the_official_draws_rebuild_the_official_mask(case):
-    # TokenMix's block mask uses only Python's `random` (seeded in the run).
-    official, rounds = _official_block_mask(random.Random(case["inputs"]["seed_python_random_and_numpy"]), 112)
-    expected = array(case["outputs"]["token_mask_b"], np.float32)
-    np.testing.assert_array_equal(official, expected)
-    mask = tf.zeros([1, 14, 14])
-    done = tf.constant([False])
-    for draws in rounds:
-        mask, covered, done = block_mask_round(mask, tf.constant([112]), done, tf.constant(draws[None], tf.float32))
-    np.testing.assert_array_equal(mask.numpy()[0], expected)
-    assert bool(done.numpy()[0]) and int(covered.numpy()[0]) == expected.sum()
-    assert len(rounds) > 3  # several rounds and attempts were replayed
-
-
-def test_token_counts_follow_the_official_rule():
-    assert tokenmix_token_counts([0.5], 196, 14).numpy().tolist() == [112]
-    assert tokenmix_token_counts([0.0, 1.0, 0.3], 196, 14).numpy().tolist() == [196, 14, 151]
-    with pytest.raises(ValueError, match=r"`minimum_tokens` must be an int >= 0. Received: minimum_tokens=-1"):
-        tokenmix_token_counts([0.5], 196, -1)
-
-
-def test_block_masks_have_the_official_distribution():
-    rng = random.Random(0)
-    official = np.stack([_official_block_mask(rng, 112)[0] for _ in range(300)]).astype(np.float32)
-    ours = block_token_masks(tf.fill([300], 112), 14, 14, seed=3).numpy()
-    assert ours.shape == (300, 14, 14) and set(np.unique(ours)) <= {0.0, 1.0}
-    assert (ours.sum((1, 2)) <= 112).all()
-    # Nearly always exactly the count, as the official loop.
-    assert abs((ours.sum((1, 2)) == 112).mean() - (official.sum((1, 2)) == 112).mean()) < 0.05
-    # Same spatial occupancy profile (blocks favour the centre).
-    np.testing.assert_allclose(ours.mean(0).mean(1), official.mean(0).mean(1), atol=0.06)
-    np.testing.assert_allclose(ours.mean(0).mean(0), official.mean(0).mean(0), atol=0.06)
-    # Blocks, not scattered tokens: far fewer 4-neighbour boundaries than random masks.
-    def edges(m):
-        return np.abs(np.diff(m, axis=1)).sum() + np.abs(np.diff(m, axis=2)).sum()
-
-    scattered = random_token_masks(tf.fill([300], 112), 14, 14, seed=3).numpy()
-    assert edges(ours) < 0.6 * edges(scattered)
-    assert abs(edges(ours) - edges(official)) < 0.15 * edges(official)
-
-
-def test_block_masks_compile_under_xla_and_respect_small_counts():
-    fn = tf.function(lambda counts, seed: block_token_masks(counts, 4, 6, seed), jit_compile=True)
-    masks = fn(tf.constant([0, 1, 5, 12, 23]), tf.constant([4, 2])).numpy()
-    counts = masks.sum((1, 2))
-    assert counts[0] == 0 and counts[1] == 1
-    assert (counts <= [0, 1, 5, 12, 23]).all() and counts[3] >= 8
-
-
-def test_random_masks_take_exactly_the_count():
-    masks = random_token_masks([0, 7, 16], 4, 4, seed=1).numpy()
-    assert masks.sum((1, 2)).tolist() == [0.0, 7.0, 16.0]
 
 
 # ----------------------------------------------------------------------
@@ -414,8 +254,11 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(two_cpus):
         # another logical CPU, a known TensorFlow limitation.)
         model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy(), jit_compile=False)
     images = np.random.default_rng(0).random((16, 16, 16, 3)).astype("float32")
+    model(images[:1])
+    before = trainable_snapshot(model)
     history = model.fit(images, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
+    assert_replicas_in_sync(two_cpus, model, before)
     images = np.random.default_rng(1).random((16, 16, 16, 3)).astype("float32")
     with two_cpus.scope():
         teacher = keras.Sequential([keras.layers.AveragePooling2D(4), keras.layers.Dense(3, activation="softplus")])
@@ -424,5 +267,12 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(two_cpus):
                                 mixer=kmix.layers.TokenMix(patch_size=4, minimum_tokens=2, num_classes=3,
                                                            teacher=teacher, seed=0), seed=0)
         model.compile(optimizer="sgd", loss=kmix.losses.MixupCrossentropy())
+    model(images[:1])
+    before = trainable_snapshot(model)
+    teacher_before = [w.numpy().copy() for w in teacher.weights]
     history = model.fit(images, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
+    assert_replicas_in_sync(two_cpus, model, before)
+    # The teacher is not trained.
+    for w, b in zip(teacher.weights, teacher_before):
+        np.testing.assert_array_equal(w.numpy(), b)

@@ -94,47 +94,6 @@ def test_lam_from_mask_is_the_spatial_mean():
     np.testing.assert_allclose(kmix.ops.lam_from_mask(mask).numpy(), mask.mean((1, 2, 3)), rtol=1e-6)
 
 
-def test_box_from_center_matches_timm():
-    for case in vectors.load("transmix")["timm_cutmix_box_given_center"]:
-        box = kmix.ops.box_from_center(
-            [case["lam_in"]], [case["cy"]], [case["cx"]], case["H"], case["W"]
-        ).numpy()[0]
-        assert box.tolist() == case["box_yl_yh_xl_xh"]
-        mask = kmix.ops.box_mask(box[None], case["H"], case["W"])
-        lam = kmix.ops.lam_from_mask(mask).numpy()[0]
-        assert lam == pytest.approx(case["lam_corrected_share_of_a"], abs=1e-6)
-
-
-def test_box_mask_zero_inside_half_open_box():
-    mask = kmix.ops.box_mask(tf.constant([[1, 3, 2, 5]]), 4, 6).numpy()[0, ..., 0]
-    expected = np.ones((4, 6), np.float32)
-    expected[1:3, 2:5] = 0
-    np.testing.assert_array_equal(mask, expected)
-
-
-def test_token_mask_reads_top_left_pixel_of_each_patch():
-    for case in vectors.load("transmix")["cases"]:
-        inputs = case["inputs"]
-        h, w = inputs["image_hw"]
-        p = inputs["patch_size"]
-        yl, yh, xl, xh = inputs["box_yl_yh_xl_xh"]
-        mask = kmix.ops.box_mask(tf.constant([[yl, yh, xl, xh]]), h, w)
-        tokens = kmix.ops.token_mask(mask, p).numpy()[0]
-        # numpy statement of the official nearest downsampling: pixel (i*p, j*p).
-        pixel = np.ones((h, w), np.float32)
-        pixel[yl:yh, xl:xh] = 0
-        np.testing.assert_array_equal(tokens, pixel[::p, ::p].reshape(-1))
-    missing = kmix.ops.token_mask(kmix.ops.box_mask(tf.constant([[1, 15, 20, 30]]), 64, 64), 16)
-    assert missing.numpy().min() == 1.0  # the box misses every sample point
-
-
-def test_token_mask_errors():
-    with pytest.raises(ValueError, match=r"multiples of `patch_size`.*patch_size=16"):
-        kmix.ops.token_mask(tf.ones((1, 20, 20, 1)), 16)
-    with pytest.raises(ValueError, match=r"`patch_size` must be an int >= 1. Received: patch_size=0"):
-        kmix.ops.token_mask(tf.ones((1, 16, 16, 1)), 0)
-
-
 def test_label_errors():
     plan = _plan([1, 0], [0.5, 0.5])
     with pytest.raises(ValueError, match=r"Class-id `labels` need `num_classes`.*Received: labels.shape=\(2,\) with dtype=int64 and num_classes=None"):
