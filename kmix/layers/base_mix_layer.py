@@ -1,5 +1,6 @@
 """BaseMixLayer: the public mixer contract (seeds, plan sampling and application)."""
 
+import warnings
 from collections.abc import Mapping
 
 import keras
@@ -158,6 +159,18 @@ class BaseMixLayer(keras.layers.Layer):
             `(mask, fields)`, where `fields` is a dict of the optional
             `kmix.MixPlan` fields it fills (`"boxes"`, `"shift"`, `"choice"`).
         """
+        legacy = getattr(self, "_sample_mask", None)
+        if legacy is not None:
+            # The hook was private (`_sample_mask`) before it became this
+            # contract; subclasses written against it work for one release.
+            warnings.warn(
+                f"{type(self).__name__} implements `_sample_mask`, the former "
+                "private hook: rename it `sample_mask` (the old name is accepted "
+                "for one release).",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return legacy(batch_size, height, width, seed)
         raise NotImplementedError(
             f"{type(self).__name__} must implement `sample_mask(batch_size, "
             "height, width, seed)`, returning the own-pixel mask (B, H, W, 1)."

@@ -52,3 +52,15 @@ def test_sample_lam_follows_lam_scope(scope, distinct):
     lam = layer.sample_lam(tf.constant(64), tf.constant([1, 2])).numpy()
     assert lam.shape == (64,) and len(np.unique(lam)) == distinct
     assert ((lam >= 0) & (lam <= 1)).all()
+
+
+class OldStyle(kmix.layers.BaseMixLayer):
+    def _sample_mask(self, batch_size, height, width, seed):
+        return tf.fill([batch_size, 1, 1, 1], 0.25)
+
+
+def test_the_former_private_hook_works_for_one_release_with_a_warning():
+    images = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
+    with pytest.warns(DeprecationWarning, match=r"OldStyle implements `_sample_mask`.*rename it `sample_mask`"):
+        plan = OldStyle(seed=0).sample_plan(images)
+    np.testing.assert_allclose(plan.lam.numpy(), 0.25)
