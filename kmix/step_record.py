@@ -71,6 +71,9 @@ class StepRecord:
         smmix_rows: `(B,)` float, 1 for rows SMMix mixed.
         shift: `(B, 2)` SMMix's window shift in pixels.
         teacher_targets: `(B, K)` TokenMix's teacher targets.
+        mixing_point: int32 scalar, Manifold Mixup's point of this step: 0 for
+            the input, `j` for the `j`-th of `mixing_points`; None otherwise.
+        mixing_points: the model's `kmix.layers.MixingPoint` layers, in order.
     """
 
     plan: Any
@@ -99,6 +102,9 @@ class StepRecord:
     smmix_rows: Any = None
     shift: Any = None
     teacher_targets: Any = None
+    # Manifold Mixup.
+    mixing_point: Any = None
+    mixing_points: Optional[list] = None
 
     def replace(self, **changes):
         """A copy with `changes` (field names) applied."""

@@ -4,8 +4,10 @@ from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
+from kmix.layers.manifold_mixup import ManifoldMixup
 from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_up import MixUp
+from kmix.layers.mixing_point import MixingPoint
 from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
@@ -19,7 +21,9 @@ __all__ = [
     "BaseMixLayer",
     "CutMix",
     "FMix",
+    "ManifoldMixup",
     "MaskMix",
+    "MixingPoint",
     "MixUp",
     "ProgressiveAttentionLabels",
     "RandomMixChoice",

@@ -90,6 +90,9 @@ class BaseMixLayer(keras.layers.Layer):
     # apply kernel then selects instead of blending, and attention-guided label
     # layers refine the rows it mixes.
     binary_mask = True
+    # Whether the mixer mixes a model's hidden states (ManifoldMixup), which only
+    # the train step of a kmix model can do.
+    mixes_hidden_states = False
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 

@@ -153,6 +153,13 @@ class RandomMixChoice(BaseMixLayer):
                 f"Received: mixers={mixers!r}"
             )
         for m in mixers:
+            if getattr(m, "mixes_hidden_states", False):
+                raise TypeError(
+                    "RandomMixChoice draws among input mixers; "
+                    f"{type(m).__name__} mixes hidden states inside a model's "
+                    "train step and cannot be a member. Received: a member of "
+                    f"type {type(m).__name__}"
+                )
             if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
                 raise TypeError(
                     "`mixers` must hold kmix mixing layers (MixUp, CutMix, FMix, "

@@ -10,12 +10,13 @@ from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.validation import check_images
+from kmix.models.manifold_mixup_step import ManifoldMixupStep
 from kmix.models.smmix_step import SMMixStep
 from kmix.models.teacher_targets_step import TeacherTargetsStep
 from kmix.mix_plan import identity_plan
 
 # The step strategies of mixers that need the model (kmix.models.StepStrategy).
-STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep)
+STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep, ManifoldMixupStep)
 
 # Strategies whose replicas each run the train step on their own batch.
 _SUPPORTED_STRATEGIES = (

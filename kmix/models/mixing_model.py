@@ -4,7 +4,39 @@ import keras
 
 from kmix._compat import functional_from_config
 from kmix._export import kmix_export
+from kmix.layers.mixing_point import MixingPoint
 from kmix.models.mixing_mixin import MixingMixin
+
+
+def _with_mixing_points(args, kwargs, names):
+    """The `(inputs, outputs)` arguments rebuilt with a MixingPoint after each named layer."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise TypeError(
+            "`mixing_points` must be a list of layer names. Received: "
+            f"mixing_points={names!r}"
+        )
+    args = list(args)
+    inputs = args.pop(0) if args else kwargs.pop("inputs")
+    outputs = args.pop(0) if args else kwargs.pop("outputs")
+    graph = keras.Model(inputs, outputs)
+    known = [layer.name for layer in graph.layers]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"`mixing_points` names layers the model does not have: {unknown}. "
+            f"Received: mixing_points={list(names)}; the model's layers are {known}"
+        )
+
+    def call(layer, *call_args, **call_kwargs):
+        out = layer(*call_args, **call_kwargs)
+        if layer.name in names:
+            out = MixingPoint(name=f"{layer.name}_mixing_point")(out)
+        return out
+
+    rebuilt = keras.models.clone_model(
+        graph, input_tensors=graph.input, clone_function=lambda layer: layer, call_function=call
+    )
+    return [rebuilt.inputs, rebuilt.outputs] + args, kwargs
 
 
 @kmix_export("kmix.models.MixingModel")
@@ -24,6 +56,10 @@ class MixingModel(MixingMixin, keras.Model):
             dict with `"logits"` and the attention the layer needs
             (`"cls_attention"` `(B, N)` or `"attentions"` `(L, B, T, T)`), e.g.
             from `kmix.models.attention_tap`; losses and metrics see the logits.
+        mixing_points: optional list of layer names: a `kmix.layers.MixingPoint`
+            is inserted after each of these layers (the graph is rebuilt around
+            the same layers and weights), for a `kmix.layers.ManifoldMixup`
+            mixer. `MixingPoint` layers placed in the graph by hand work alike.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Example:
@@ -46,6 +82,9 @@ class MixingModel(MixingMixin, keras.Model):
     def __init__(self, *args, **kwargs):
         # `(inputs, outputs, mixer=None, **kwargs)`; written with *args/**kwargs so
         # that Keras serialises the model as a functional graph.
+        names = kwargs.pop("mixing_points", None)
+        if names is not None:
+            args, kwargs = _with_mixing_points(args, kwargs, names)
         super().__init__(*args, **kwargs)
 
     @classmethod

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from kmix import step_record
 from kmix._export import kmix_export
+from kmix.layers.mixing_point import MixingPoint
 from kmix.models.mixing_mixin import MixingMixin
 from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
@@ -84,6 +85,10 @@ class ViT(MixingMixin, keras.Model):
         layer_norm_epsilon: float. Defaults to `1e-6` (DeiT).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
+        mixing_points: ints in `[1, depth]`: a `kmix.layers.MixingPoint` after
+            each of these blocks (1 is the first), where a
+            `kmix.layers.ManifoldMixup` mixer may mix the tokens. Defaults to
+            none.
         mixer: optional kmix mixing layer used by `fit`.
         label_layer: optional attention-guided label layer used by `fit`.
         seed: int or `None`. Seeds dropout and stochastic depth.
@@ -135,6 +140,7 @@ class ViT(MixingMixin, keras.Model):
         mixer=None,
         label_layer=None,
         seed=None,
+        mixing_points=(),
         **kwargs,
     ):
         height, width = _image_hw(image_size)
@@ -162,6 +168,16 @@ class ViT(MixingMixin, keras.Model):
             layer_norm_epsilon, "layer_norm_epsilon", 0, min_inclusive=False
         )
         seed = check_seed(seed)
+        if isinstance(mixing_points, (str, bytes)) or not isinstance(mixing_points, (list, tuple)):
+            raise TypeError(
+                "`mixing_points` must be a list of block numbers in [1, depth]. "
+                f"Received: mixing_points={mixing_points!r}"
+            )
+        points = [check_int(p, "mixing_points", minimum=1, maximum=depth) for p in mixing_points]
+        if len(set(points)) != len(points):
+            raise ValueError(
+                f"`mixing_points` must not repeat a block. Received: mixing_points={list(mixing_points)}"
+            )
         data_format = data_format or keras.config.image_data_format()
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
@@ -226,6 +242,11 @@ class ViT(MixingMixin, keras.Model):
             self.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)
         ]
         self.drop_path_seed_generator = keras.random.SeedGenerator(_seed(2))
+        # Manifold Mixup's points, in block order.
+        self.mixing_points = tuple(sorted(points))
+        self.mixing_point_layers = [
+            MixingPoint(name=f"mixing_point_after_block{p}") for p in self.mixing_points
+        ]
         self.build((None, height, width, num_channels) if data_format == "channels_last"
                    else (None, num_channels, height, width))
 
@@ -337,6 +358,9 @@ class ViT(MixingMixin, keras.Model):
             hidden = self.mlp_drop[i](self.fc1[i](self.norm2[i](x)), training=training)
             branch = self.mlp_drop[i](self.fc2[i](hidden), training=training)
             x = x + self._drop_path(branch, self._drop_path_rates[i], training)
+            if i + 1 in self.mixing_points:
+                point = self.mixing_point_layers[self.mixing_points.index(i + 1)]
+                x = point(x, training=training)
         x = self.norm(x)
         out = {"logits": self.head(x[:, 0]), "tokens": x[:, self.num_prefix_tokens:]}
         p = self.num_prefix_tokens
@@ -384,6 +408,7 @@ class ViT(MixingMixin, keras.Model):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "data_format": self.data_format,
                 "seed": self.seed,
+                "mixing_points": list(self.mixing_points),
             }
         )
         return config
