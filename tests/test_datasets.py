@@ -117,3 +117,72 @@ def test_docstring_examples(name):
     blocks = python_blocks(inspect.getdoc(getattr(kmix.datasets, name)))
     assert blocks
     assert sum(run_block(block, name) for block in blocks) >= 1
+
+
+# ----------------------------------------------------------------------
+# C-Mixup's tf.data samplers
+# ----------------------------------------------------------------------
+def _partners_from_one_hot(rows, anchors):
+    """Partner of each row whose features were one-hot `e_anchor` before mixing."""
+    partners = []
+    for row, anchor in zip(rows, anchors):
+        others = [j for j in np.flatnonzero(row > 1e-6) if j != anchor]
+        partners.append(others[0] if others else anchor)
+    return np.array(partners)
+
+
+def test_c_mixup_pairs_draw_partners_by_the_dataset_level_matrix():
+    import tensorflow as tf  # noqa: F401
+
+    import kmix
+
+    targets = np.array([0.1, 0.5, 0.55, 1.2, 2.0, 2.1, 3.0, 4.5], np.float32)
+    n, epochs = len(targets), 1500
+    features = np.eye(n, dtype=np.float32)
+    ds = kmix.datasets.c_mixup_pairs(features, targets, batch_size=n, bandwidth=0.5, seed=0,
+                                     shuffle=False).repeat(epochs)
+    counts = np.zeros((n, n))
+    for x, y in ds.as_numpy_iterator():
+        partners = _partners_from_one_hot(x, np.arange(n))
+        counts[np.arange(n), partners] += 1
+        # The targets follow the features: the anchor's weight is lam.
+        lam = x[np.arange(n), np.arange(n)]
+        lam = np.where(partners == np.arange(n), 1.0, lam)
+        np.testing.assert_allclose(y, lam * targets + (1 - lam) * targets[partners], atol=1e-5)
+    p = kmix.ops.c_mixup_probabilities(targets, bandwidth=0.5).numpy()
+    for i in range(n):
+        expected = p[i] * epochs
+        cells = expected >= 5
+        chi2 = float(((counts[i][cells] - expected[cells]) ** 2 / expected[cells]).sum())
+        dof = max(int(cells.sum()) - 1, 1)
+        assert chi2 < dof * (1 - 2 / (9 * dof) + 3.09 * np.sqrt(2 / (9 * dof))) ** 3, (i, counts[i])
+
+
+def test_c_mixup_batches_draw_from_the_pool_of_two_batches():
+    import tensorflow as tf
+
+    import kmix
+
+    n = 16
+    features = np.eye(n, dtype=np.float32)
+    targets = np.linspace(0.0, 3.0, n).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((features, targets)).batch(4)
+    seen_outside = False
+    for (x, y), (anchor_x, _) in zip(kmix.datasets.c_mixup_batches(ds, bandwidth=2.0, seed=1).repeat(3),
+                                      ds.repeat(3)):
+        x, y = x.numpy(), y.numpy()
+        anchors = anchor_x.numpy().argmax(axis=1)
+        partners = _partners_from_one_hot(x, anchors)
+        lam = np.where(partners == anchors, 1.0, x[np.arange(4), anchors])
+        np.testing.assert_allclose(y, lam * targets[anchors] + (1 - lam) * targets[partners], atol=1e-5)
+        seen_outside |= bool(np.any(~np.isin(partners, anchors)))
+    assert seen_outside  # partners come from the second batch too
+
+
+def test_c_mixup_sampler_errors():
+    import kmix
+
+    with pytest.raises(ValueError, match=r"`kernel` must be one of"):
+        kmix.datasets.c_mixup_pairs(np.zeros((4, 2)), np.zeros(4), batch_size=2, kernel="box")
+    with pytest.raises(ValueError, match=r"`bandwidth` must be"):
+        kmix.datasets.c_mixup_pairs(np.zeros((4, 2)), np.zeros(4), batch_size=2, bandwidth=-1.0)

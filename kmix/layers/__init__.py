@@ -2,6 +2,7 @@
 
 from kmix.layers.attention_label_layer import AttentionLabelLayer
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.layers.c_mixup_partner import CMixupPartner
 from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
 from kmix.layers.manifold_mixup import ManifoldMixup
@@ -19,6 +20,7 @@ from kmix.layers.token_mix import TokenMix
 __all__ = [
     "AttentionLabelLayer",
     "BaseMixLayer",
+    "CMixupPartner",
     "CutMix",
     "FMix",
     "ManifoldMixup",

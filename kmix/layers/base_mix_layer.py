@@ -15,14 +15,17 @@ from kmix.layers.mix_inputs import MixInputs
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
 from kmix.ops.mixing import lam_from_mask
+from kmix.ops.mixing import mix_regression_targets
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import mix_segmentation_masks
 from kmix.ops.mixing import one_hot_labels
+from kmix.ops.mixing import regression_targets
 from kmix.ops.sampling import PARTNER_MODES
 from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
+from kmix.ops.validation import check_batch
 from kmix.ops.validation import check_images
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
@@ -33,6 +36,7 @@ from kmix.mix_plan import MixPlan
 from kmix.mix_plan import identity_plan
 
 LAM_SCOPES = ("batch", "sample")
+LABEL_MODES = ("classification", "regression")
 
 
 class BaseMixLayer(keras.layers.Layer):
@@ -57,7 +61,12 @@ class BaseMixLayer(keras.layers.Layer):
         lam_scope: `"batch"` (one ratio and one set of random parameters per
             batch, as the official implementations) or `"sample"` (per row).
         partner: `"permute"` (a random derangement, default), `"flip"` (timm)
-            or `"roll"` (torchvision).
+            or `"roll"` (torchvision); or a partner sampler that draws from the
+            labels, such as `kmix.layers.CMixupPartner` (C-Mixup).
+        label_mode: `"classification"` (default: class ids or one-hot labels,
+            mixed as soft labels) or `"regression"` (float targets `(B,)` or
+            `(B, D)`, mixed linearly and never read as class ids; needs
+            `num_classes=None` and `label_smoothing=0`).
         seed: int or `None`. Seeds the layer's `keras.random.SeedGenerator`.
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
@@ -105,6 +114,7 @@ class BaseMixLayer(keras.layers.Layer):
         partner="permute",
         seed=None,
         data_format=None,
+        label_mode="classification",
         **kwargs,
     ):
         require_tensorflow_backend(type(self).__name__)
@@ -118,10 +128,24 @@ class BaseMixLayer(keras.layers.Layer):
                 f"`lam_scope` must be one of {LAM_SCOPES}. "
                 f"Received: lam_scope={lam_scope!r}"
             )
-        if partner not in PARTNER_MODES:
+        if isinstance(partner, Mapping):
+            partner = keras.saving.deserialize_keras_object(partner)
+        if isinstance(partner, str) or not callable(getattr(partner, "sample", None)):
+            if partner not in PARTNER_MODES:
+                raise ValueError(
+                    f"`partner` must be one of {PARTNER_MODES} or a partner sampler "
+                    "such as kmix.layers.CMixupPartner(...). "
+                    f"Received: partner={partner!r}"
+                )
+        if label_mode not in LABEL_MODES:
             raise ValueError(
-                f"`partner` must be one of {PARTNER_MODES}. "
-                f"Received: partner={partner!r}"
+                f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}"
+            )
+        if label_mode == "regression" and (num_classes is not None or label_smoothing):
+            raise ValueError(
+                "With label_mode='regression' the targets are mixed linearly: "
+                "`num_classes` must be None and `label_smoothing` 0. Received: "
+                f"num_classes={num_classes} and label_smoothing={label_smoothing}"
             )
         data_format = data_format or keras.config.image_data_format()
         if data_format not in ("channels_last", "channels_first"):
@@ -135,6 +159,7 @@ class BaseMixLayer(keras.layers.Layer):
         self.label_smoothing = label_smoothing
         self.lam_scope = lam_scope
         self.partner = partner
+        self.label_mode = label_mode
         self.seed = seed
         self.data_format = data_format
         self.generator = keras.random.SeedGenerator(seed)
@@ -263,15 +288,28 @@ class BaseMixLayer(keras.layers.Layer):
             index=tf.cast(index, tf.int32), mask=mask, lam=lam_from_mask(mask), **fields
         )
 
-    def _sample(self, batch_size, height, width, seed=None):
+    def _partner_index(self, batch_size, seed, labels=None):
+        """Each row's partner: by `partner`'s rule, or drawn from the labels."""
+        if isinstance(self.partner, str):
+            return sample_partner_index(batch_size, seed, self.partner)
+        if labels is None:
+            raise ValueError(
+                f"{type(self).__name__} draws partners with {self.partner!r}, which "
+                "needs the labels of the batch: call the layer on (inputs, labels) "
+                "or a dict with 'labels' (or pass labels= to sample_plan). "
+                "Received: no labels"
+            )
+        return tf.cast(self.partner.sample(labels, seed), tf.int32)
+
+    def _sample(self, batch_size, height, width, seed=None, labels=None):
         """Draws the plan of a batch of the given size."""
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_mask = split_seed(seed, 2)
-        index = sample_partner_index(batch_size, seed_index, self.partner)
+        index = self._partner_index(batch_size, seed_index, labels)
         mask, fields = self._mask_and_fields(batch_size, height, width, seed_mask)
         return self._finalize_plan(index, mask, batch_size, **fields)
 
-    def sample_plan(self, images, seed=None):
+    def sample_plan(self, images, seed=None, labels=None):
         """Draws the `MixPlan` this layer would use for a batch of images.
 
         `layer.mix_images(images, layer.sample_plan(images))` gives what
@@ -281,19 +319,28 @@ class BaseMixLayer(keras.layers.Layer):
             images: tensor `(B, H, W, C)` (channels-first per `data_format`).
             seed: optional int or `(2,)` seed tensor; defaults to the layer's
                 seed generator (which advances).
+            labels: the batch's labels; needed only by a partner sampler that
+                draws from them (`kmix.layers.CMixupPartner`).
 
         Returns:
             A `kmix.MixPlan` with `mask` of shape `(B, H, W, 1)` or `(B, 1, 1, 1)`.
         """
-        images, _ = check_images(images, allow_single=False)
+        images = self.check_inputs(images)
         batch_size, height, width = self.image_dims(images)
         self.check_image_size(height, width)
-        return self._sample(batch_size, height, width, seed)
+        return self._sample(batch_size, height, width, seed, labels=labels)
 
     # ------------------------------------------------------------------
     # Applying
     # ------------------------------------------------------------------
     def _apply_images(self, images, plan, out_dtype):
+        if images.shape.rank != 4:
+            # A batch of another rank (features, sequences): a blend per row.
+            shape = [-1] + [1] * (images.shape.rank - 1)
+            lam = tf.reshape(plan.lam, shape)
+            values = tf.cast(images, tf.float32)
+            mixed = lam * values + (1.0 - lam) * tf.gather(values, plan.index)
+            return tf.cast(mixed, out_dtype)
         partner = self.partner_images(images, plan)
         channels_first = self.data_format == "channels_first"
         if partner is None and plan.boxes is not None:
@@ -323,15 +370,27 @@ class BaseMixLayer(keras.layers.Layer):
         Returns:
             The mixed images in the layer's compute dtype.
         """
-        images, _ = check_images(images, allow_single=False)
+        images = self.check_inputs(images)
         return self._apply_images(images, plan, self.compute_dtype)
 
     # ------------------------------------------------------------------
     # Call
     # ------------------------------------------------------------------
+    def check_inputs(self, images, name="images"):
+        """Checks a batch for this mixer: images `(B, H, W, C)`, or `(B, ...)` with `any_rank`."""
+        if getattr(self, "any_rank", False):
+            return check_batch(images, name)
+        images, _ = check_images(images, name=name, allow_single=False)
+        return images
+
     def image_dims(self, images):
-        """`(B, H, W)` of rank-4 images per `data_format`; static sizes as ints."""
+        """`(B, H, W)` of rank-4 images per `data_format`; static sizes as ints.
+
+        A batch of another rank (a layer with `any_rank=True`) has `H = W = 1`.
+        """
         shape = tf.shape(images)
+        if images.shape.rank != 4:
+            return shape[0], 1, 1
         if self.data_format == "channels_first":
             h, w = images.shape[2], images.shape[3]
             dyn_h, dyn_w = shape[2], shape[3]
@@ -346,17 +405,21 @@ class BaseMixLayer(keras.layers.Layer):
 
     def _encode_labels(self, inputs, extra):
         """Soft `(B, K)` labels; every label check runs here, before any work."""
+        if self.label_mode == "regression":
+            return regression_targets(inputs.labels)
         return one_hot_labels(inputs.labels, self.num_classes, self.label_smoothing)
 
-    def _sample_for_call(self, batch_size, height, width, extra):
-        return self._sample(batch_size, height, width)
+    def _sample_for_call(self, batch_size, height, width, extra, labels=None):
+        return self._sample(batch_size, height, width, labels=labels)
 
     def _mix_labels(self, soft_labels, plan, extra):
+        if self.label_mode == "regression":
+            return mix_regression_targets(soft_labels, plan)
         return mix_soft_labels(soft_labels, plan)
 
     def call(self, data, labels=None, sample_weight=None, training=True):
         inputs = MixInputs.parse(type(self).__name__, data, labels, sample_weight)
-        deps = inputs.check(self.data_format)
+        deps = inputs.check(self.data_format, any_rank=getattr(self, "any_rank", False))
         if not training:
             if inputs.form == "images":
                 # The loss of an evaluation step sees an identity plan: nothing
@@ -382,7 +445,7 @@ class BaseMixLayer(keras.layers.Layer):
             soft_labels = self._encode_labels(inputs, extra)
         with tf.control_dependencies(deps):
             images = tf.identity(inputs.images)
-        plan = self._sample_for_call(batch_size, height, width, extra)
+        plan = self._sample_for_call(batch_size, height, width, extra, inputs.labels)
         mixed = self._apply_images(images, plan, self.compute_dtype)
         mixed_labels = None
         if soft_labels is not None:
@@ -501,7 +564,11 @@ class BaseMixLayer(keras.layers.Layer):
                 "num_classes": self.num_classes,
                 "label_smoothing": self.label_smoothing,
                 "lam_scope": self.lam_scope,
-                "partner": self.partner,
+                "partner": (
+                    self.partner if isinstance(self.partner, str)
+                    else keras.saving.serialize_keras_object(self.partner)
+                ),
+                "label_mode": self.label_mode,
                 "seed": self.seed,
                 "data_format": self.data_format,
             }

@@ -14,6 +14,7 @@ from typing import Any
 import tensorflow as tf
 
 from kmix.ops.validation import _shape_str
+from kmix.ops.validation import check_batch
 from kmix.ops.validation import check_images
 from kmix.ops.validation import check_same_batch
 
@@ -92,15 +93,27 @@ class MixInputs:
             raise ValueError(f"{layer_name} received `sample_weight` without labels.")
         return cls("images", data)
 
-    def check(self, data_format):
+    def check(self, data_format, any_rank=False):
         """All checks, before any work; makes the parts rank-4 tensors.
+
+        With `any_rank`, the inputs are a batch `(B, ...)` of any rank (never a
+        single example), and segmentation masks are refused.
 
         Returns:
             A list of assertion ops (batch sizes known only at run time) that
             the mixing must depend on.
         """
         name = IMAGES if self.form == "dict" else "images"
-        images, single = check_images(self.images, name=name)
+        if any_rank:
+            images, single = check_batch(self.images, name), False
+            if self.segmentation_masks is not None:
+                raise ValueError(
+                    "`segmentation_masks` go with images: a layer mixing inputs of "
+                    "any rank (any_rank=True) does not take them. Received: "
+                    "segmentation_masks"
+                )
+        else:
+            images, single = check_images(self.images, name=name)
         if not (images.dtype.is_floating or images.dtype.is_integer):
             raise TypeError(
                 f"`images` must have a real or integer dtype. "

@@ -20,11 +20,18 @@ class MixUp(BaseMixLayer):
     Args:
         alpha: float > 0. Beta(alpha, alpha) concentration. Defaults to `0.2`
             (Keras and KerasCV's default; timm and the DeiT recipe use 0.8-1.0).
+        any_rank: bool. With `True` the inputs are batches `(B, ...)` of any
+            rank (feature vectors, sequences, spectrograms), never one example,
+            and are blended row by row (no segmentation masks). Defaults to
+            `False`: the image forms of every kmix mixer.
         num_classes: int or `None`. Needed when labels are class ids.
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         lam_scope: `"batch"` (one ratio per batch, as the paper and timm) or
             `"sample"` (one per row). Defaults to `"batch"`.
-        partner: `"permute"` (random derangement), `"flip"` or `"roll"`.
+        partner: `"permute"` (random derangement), `"flip"` or `"roll"`, or a
+            partner sampler such as `kmix.layers.CMixupPartner` (C-Mixup).
+        label_mode: `"classification"` (default) or `"regression"` (float
+            targets `(B,)` or `(B, D)` mixed linearly, never read as class ids).
         seed: int or `None`.
         data_format: `"channels_last"` or `"channels_first"`.
         **kwargs: base layer arguments (`name`, `dtype`).
@@ -62,9 +69,17 @@ class MixUp(BaseMixLayer):
 
     binary_mask = False
 
-    def __init__(self, alpha=0.2, **kwargs):
+    def __init__(self, alpha=0.2, any_rank=False, **kwargs):
+        if not isinstance(any_rank, bool):
+            raise TypeError(f"`any_rank` must be a bool. Received: any_rank={any_rank!r}")
         super().__init__(alpha=alpha, **kwargs)
+        self.any_rank = any_rank
 
     def sample_mask(self, batch_size, height, width, seed):
         lam = self._sample_ratios(self._scope_size(batch_size), seed)
         return tf.reshape(self._broadcast_scope(lam, batch_size), [-1, 1, 1, 1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["any_rank"] = self.any_rank
+        return config

@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
-from kmix.ops.sampling import sample_partner_index
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_probability
@@ -220,10 +219,10 @@ class RandomMixChoice(BaseMixLayer):
         for mixer in self.mixers:
             mixer.check_image_size(height, width)
 
-    def _sample(self, batch_size, height, width, seed=None):
+    def _sample(self, batch_size, height, width, seed=None, labels=None):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seeds = split_seed(seed, 2 + len(self.mixers))
-        index = sample_partner_index(batch_size, seeds[0], self.partner)
+        index = self._partner_index(batch_size, seeds[0], labels)
 
         count = 1 if self.choice_scope == "batch" else batch_size
         u = tf.random.stateless_uniform(tf.reshape(count, [1]), seeds[1])

@@ -6,7 +6,6 @@ from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.sampling import sample_int
-from kmix.ops.sampling import sample_partner_index
 from kmix.ops.sampling import sample_uniform
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
@@ -189,7 +188,7 @@ class SMMix(BaseMixLayer):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_switch, seed_side, seed_lam = split_seed(seed, 4)
         grid_h, grid_w = self._grid(height, width)
-        index = sample_partner_index(batch_size, seed_index, self.partner)
+        index = self._partner_index(batch_size, seed_index)
         count = self._scope_size(batch_size)
         shape = tf.reshape(count, [1])
         use_smmix = self._broadcast_scope(
@@ -272,7 +271,7 @@ class SMMix(BaseMixLayer):
             attention = attention[None]
         return self.check_attention(attention, height, width)
 
-    def _sample_for_call(self, batch_size, height, width, extra):
+    def _sample_for_call(self, batch_size, height, width, extra, labels=None):
         return self._sample_with_attention(batch_size, height, width, extra)
 
     def get_config(self):

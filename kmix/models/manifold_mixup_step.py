@@ -59,7 +59,7 @@ class ManifoldMixupStep(StepStrategy):
         mixer = self.mixer
         points = mixing_points_of(self.model)
         seed_plan, seed_point = split_seed(seed, 2)
-        plan = mixer.sample_plan(images, seed=seed_plan)
+        plan = mixer.sample_plan(images, seed=seed_plan, labels=labels)
         point = mixer.sample_point(len(points), seed_point)
         mixed = mixer.mix_images(images, plan)
         inputs = tf.where(tf.equal(point, 0), mixed, tf.cast(images, mixed.dtype))

@@ -7,9 +7,10 @@ from kmix import step_record
 from kmix._compat import require_tensorflow_backend
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.losses._checks import warn_if_not_logits
+from kmix.ops.mixing import mix_regression_targets
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
-from kmix.ops.validation import check_images
+from kmix.ops.mixing import regression_targets
 from kmix.models.manifold_mixup_step import ManifoldMixupStep
 from kmix.models.smmix_step import SMMixStep
 from kmix.models.teacher_targets_step import TeacherTargetsStep
@@ -242,7 +243,11 @@ class MixingMixin:
                 f"a structure of {len(keras.tree.flatten(y))} label tensors"
             )
         y = tf.convert_to_tensor(y)
-        if y.dtype.is_integer and self.mixer.num_classes is None:
+        if (
+            y.dtype.is_integer
+            and self.mixer.num_classes is None
+            and self.mixer.label_mode == "classification"
+        ):
             raise ValueError(
                 f"{type(self).__name__} got integer labels (class ids), but its "
                 f"mixer {type(self.mixer).__name__} has num_classes=None. Pass "
@@ -296,7 +301,7 @@ class MixingMixin:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         self._check_strategy()
         y = self._check_labels(y)
-        images, _ = check_images(x, name="x", allow_single=False)
+        images = self.mixer.check_inputs(x, name="x")
         mixer = self.mixer
         _, height, width = mixer.image_dims(images)
         mixer.check_image_size(height, width)
@@ -304,7 +309,7 @@ class MixingMixin:
         seed = self._step_seed()
         num_mixes = self._num_mixes() if self._loss_needs_clean_logits() else 1
         seeds = tf.random.experimental.stateless_split(seed, num_mixes + 1)
-        plans = [mixer.sample_plan(images, seed=seeds[m]) for m in range(num_mixes)]
+        plans = [mixer.sample_plan(images, seed=seeds[m], labels=y) for m in range(num_mixes)]
         mixed = [mixer.mix_images(images, plan) for plan in plans]
 
         record = step_record.StepRecord(
@@ -327,7 +332,7 @@ class MixingMixin:
         self._check_strategy()
         strategy.check()
         y = self._check_labels(y)
-        images, _ = check_images(x, name="x", allow_single=False)
+        images = self.mixer.check_inputs(x, name="x")
         _, height, width = self.mixer.image_dims(images)
         self.mixer.check_image_size(height, width)
         mixed, targets = strategy.mix(images, y, self._step_seed())
@@ -487,6 +492,11 @@ class MixingMixin:
     def _plain_loss_targets(self, y, y_pred):
         """Soft mixed targets (training) or one-hot targets (evaluation), float32."""
         record = step_record.get_record()
+        if self.mixer.label_mode == "regression":
+            targets = regression_targets(y)
+            if record is None or not record.training:
+                return targets
+            return mix_regression_targets(targets, record.plan)
         num_classes = y_pred.shape[-1]
         targets = one_hot_labels(y, num_classes, self.mixer.label_smoothing if record is not None and record.training else 0.0)
         if record is None or not record.training:

@@ -7,6 +7,10 @@ from kmix.ops.fourier import fourier_masks
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import grid_to_token_mask
 from kmix.ops.grid import sample_grid_cells
+from kmix.ops.label_distance import c_mixup_probabilities
+from kmix.ops.label_distance import label_distance_logits
+from kmix.ops.label_distance import sample_c_mixup_partners
+from kmix.ops.label_distance import standardize_labels
 from kmix.ops.masks import box_from_center
 from kmix.ops.masks import box_mask
 from kmix.ops.masks import cutmix_boxes
@@ -33,6 +37,10 @@ __all__ = [
     "tokenmix_targets",
     "window_scores",
     "box_from_center",
+    "c_mixup_probabilities",
+    "label_distance_logits",
+    "sample_c_mixup_partners",
+    "standardize_labels",
     "box_mask",
     "cutmix_boxes",
     "fourier_masks",

@@ -221,6 +221,28 @@ def mix_soft_labels(targets, plan):
     return lam * targets + (1.0 - lam) * tf.gather(targets, plan.index)
 
 
+def regression_targets(targets):
+    """Checks regression targets `(B,)` or `(B, D)` and returns them as float32.
+
+    They are never read as class ids (a mixer with `label_mode="regression"`).
+    """
+    targets = tf.convert_to_tensor(targets)
+    if targets.shape.rank not in (1, 2) or not (targets.dtype.is_floating or targets.dtype.is_integer):
+        raise ValueError(
+            "Regression targets must be real numbers of shape (B,) or (B, D). "
+            f"Received: labels.shape={tuple(targets.shape)} with dtype={targets.dtype.name}"
+        )
+    return tf.cast(targets, tf.float32)
+
+
+def mix_regression_targets(targets, plan):
+    """`lam * y + (1 - lam) * take(y, index)` for float32 targets `(B,)` or `(B, D)`."""
+    lam = tf.cast(plan.lam, tf.float32)
+    if targets.shape.rank == 2:
+        lam = lam[:, None]
+    return lam * targets + (1.0 - lam) * tf.gather(targets, plan.index)
+
+
 def mix_segmentation_masks(masks, partner_masks, mask, data_format="channels_last"):
     """Mixes segmentation masks with the images' pixel mask, keeping their dtype.
 

@@ -199,6 +199,21 @@ def check_images(images, name="images", allow_single=True):
     )
 
 
+def check_batch(values, name="inputs"):
+    """Checks that `values` is a batch `(B, ...)` of any rank >= 1 (features, sequences, images)."""
+    if not isinstance(values, (tf.Tensor, tf.Variable)) and not hasattr(values, "shape"):
+        raise TypeError(
+            f"`{name}` must be a tensor or array of shape (B, ...). "
+            f"Received: {name} of type {type(values).__name__}"
+        )
+    values = tf.convert_to_tensor(values)
+    if values.shape.rank is None or values.shape.rank < 1:
+        raise ValueError(
+            f"`{name}` must be a batch of shape (B, ...). Received: {name}.shape={_shape_str(values)}"
+        )
+    return values
+
+
 def check_same_batch(images, labels, names=("images", "labels")):
     """Raises if the leading dimensions differ (statically), or asserts at run time."""
     b1 = images.shape[0]
