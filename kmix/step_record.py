@@ -74,6 +74,8 @@ class StepRecord:
         mixing_point: int32 scalar, Manifold Mixup's point of this step: 0 for
             the input, `j` for the `j`-th of `mixing_points`; None otherwise.
         mixing_points: the model's `kmix.layers.MixingPoint` layers, in order.
+        teacher_logits: `(B, K)` a frozen teacher's logits on the mixed batch
+            (MIX-KD), without gradient.
     """
 
     plan: Any
@@ -105,6 +107,8 @@ class StepRecord:
     # Manifold Mixup.
     mixing_point: Any = None
     mixing_points: Optional[list] = None
+    # Distillation from a teacher (MIX-KD).
+    teacher_logits: Any = None
 
     def replace(self, **changes):
         """A copy with `changes` (field names) applied."""

@@ -7,6 +7,7 @@ from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
 from kmix.layers.manifold_mixup import ManifoldMixup
 from kmix.layers.mask_mix import MaskMix
+from kmix.layers.mix_kd_mix import MixKDMix
 from kmix.layers.mix_up import MixUp
 from kmix.layers.mixing_point import MixingPoint
 from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
@@ -26,6 +27,7 @@ __all__ = [
     "ManifoldMixup",
     "MaskMix",
     "MixingPoint",
+    "MixKDMix",
     "MixUp",
     "ProgressiveAttentionLabels",
     "RandomMixChoice",

@@ -3,6 +3,8 @@
 from kmix.losses.decoupled_mixup_loss import DecoupledMixupLoss
 from kmix.losses.decoupled_mixup_loss import decoupled_mixup
 from kmix.losses.lu_mix_loss import LUMixLoss
+from kmix.losses.mix_kd_loss import MixKDLoss
+from kmix.losses.mix_kd_loss import mix_kd_terms
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixup_crossentropy import MixupCrossentropy
 from kmix.losses.rank_mixup_loss import RankMixupLoss
@@ -14,11 +16,13 @@ from kmix.losses.smmix_loss import smmix_loss_terms
 __all__ = [
     "DecoupledMixupLoss",
     "LUMixLoss",
+    "MixKDLoss",
     "MixingLoss",
     "MixupCrossentropy",
     "RankMixupLoss",
     "SMMixLoss",
     "decoupled_mixup",
+    "mix_kd_terms",
     "rank_mixup_mndcg",
     "rank_mixup_mrl",
     "smmix_loss_terms",

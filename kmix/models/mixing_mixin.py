@@ -127,7 +127,8 @@ class MixingMixin:
 
     mixes_in_train_step = True
 
-    def __init__(self, *args, mixer=None, label_layer=None, **kwargs):
+    def __init__(self, *args, mixer=None, label_layer=None, teacher=None, save_teacher=True,
+                 **kwargs):
         require_tensorflow_backend(type(self).__name__)
         super().__init__(*args, **kwargs)
         if mixer is not None and not isinstance(mixer, BaseMixLayer):
@@ -142,7 +143,38 @@ class MixingMixin:
             mixer.seed if mixer is not None else None
         )
         self.set_label_layer(label_layer)
+        self.set_teacher(teacher, save=save_teacher)
 
+    def set_teacher(self, teacher, save=True):
+        """Sets (or, with None, removes) the frozen teacher of MIX-KD distillation.
+
+        The teacher runs, in inference mode and without gradient, on the very
+        images the model trains on (the mixed batch) in every training step;
+        its logits reach `kmix.losses.MixKDLoss`. It is never trained (set
+        non-trainable here) and never run in `evaluate` or `predict`.
+
+        Args:
+            teacher: a Keras model mapping the images to logits `(B, K)`, or None.
+            save: bool. With True the teacher is part of the model: saved and
+                loaded with it (its weights count among the non-trainable
+                ones). With False it is only referenced: not saved (a loaded
+                model needs `set_teacher` again before training).
+        """
+        if teacher is not None and not isinstance(teacher, keras.layers.Layer):
+            raise TypeError(
+                "`teacher` must be a Keras model mapping the images to logits "
+                f"(B, K). Received: teacher of type {type(teacher).__name__}"
+            )
+        if not isinstance(save, bool):
+            raise TypeError(f"`save_teacher` must be a bool. Received: save_teacher={save!r}")
+        if teacher is not None:
+            teacher.trainable = False
+        self.save_teacher = save
+        if save:
+            self.teacher = teacher
+        else:
+            # Not tracked: neither trained nor saved with this model.
+            object.__setattr__(self, "teacher", teacher)
     def set_label_layer(self, label_layer):
         """Sets (or, with None, removes) the attention-guided label layer; validated."""
         if label_layer is not None:
@@ -291,6 +323,13 @@ class MixingMixin:
         # forward pass, TokenMix's teacher) run through a step strategy.
         strategy = step_strategy_for(self.mixer)
         if strategy is not None:
+            if self.teacher is not None:
+                raise ValueError(
+                    f"The mixer {type(self.mixer).__name__} runs a train step of its "
+                    "own; a `teacher` (MIX-KD) needs an input mixer such as "
+                    "kmix.layers.MixKDMix. Received: teacher="
+                    f"{type(self.teacher).__name__}"
+                )
             if getattr(self, "label_layer", None) is not None:
                 raise ValueError(
                     f"The mixer {type(self.mixer).__name__} runs a train step of its "
@@ -316,6 +355,11 @@ class MixingMixin:
             plans[0], mixer, mixer.num_classes, mixer.label_smoothing, True,
             plans=plans, loss_seed=seeds[num_mixes],
         )
+        if self.teacher is not None:
+            # MIX-KD: the frozen teacher sees exactly the images the model sees.
+            record.teacher_logits = tf.stop_gradient(
+                tf.cast(self.teacher(mixed[0], training=False), tf.float32)
+            )
         if self.label_layer is not None:
             self._request_attention(record)
         if self._loss_needs_clean_logits():
@@ -518,4 +562,8 @@ class MixingMixin:
         config["label_layer"] = (
             keras.saving.serialize_keras_object(label_layer) if label_layer is not None else None
         )
+        teacher = getattr(self, "teacher", None)
+        saved = teacher is not None and getattr(self, "save_teacher", True)
+        config["teacher"] = keras.saving.serialize_keras_object(teacher) if saved else None
+        config["save_teacher"] = getattr(self, "save_teacher", True)
         return config

@@ -56,6 +56,11 @@ class MixingModel(MixingMixin, keras.Model):
             dict with `"logits"` and the attention the layer needs
             (`"cls_attention"` `(B, N)` or `"attentions"` `(L, B, T, T)`), e.g.
             from `kmix.models.attention_tap`; losses and metrics see the logits.
+        teacher: optional frozen Keras model (MIX-KD): it runs on the mixed
+            images of each training step and `kmix.losses.MixKDLoss` distils
+            from its logits; see `MixingMixin.set_teacher`.
+        save_teacher: bool. Save the teacher with the model (default) or only
+            reference it.
         mixing_points: optional list of layer names: a `kmix.layers.MixingPoint`
             is inserted after each of these layers (the graph is rebuilt around
             the same layers and weights), for a `kmix.layers.ManifoldMixup`
@@ -92,6 +97,8 @@ class MixingModel(MixingMixin, keras.Model):
         config = dict(config)
         mixer = config.pop("mixer", None)
         label_layer = config.pop("label_layer", None)
+        teacher = config.pop("teacher", None)
+        save_teacher = config.pop("save_teacher", True)
         model = functional_from_config(cls, config, custom_objects=custom_objects)
         if mixer is not None:
             model.mixer = keras.saving.deserialize_keras_object(
@@ -102,4 +109,7 @@ class MixingModel(MixingMixin, keras.Model):
             model.set_label_layer(
                 keras.saving.deserialize_keras_object(label_layer, custom_objects=custom_objects)
             )
+        if teacher is not None:
+            teacher = keras.saving.deserialize_keras_object(teacher, custom_objects=custom_objects)
+        model.set_teacher(teacher, save=save_teacher)
         return model

@@ -416,7 +416,7 @@ class ViT(MixingMixin, keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        for key in ("mixer", "label_layer"):
+        for key in ("mixer", "label_layer", "teacher"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(
                     config[key], custom_objects=custom_objects

@@ -6,7 +6,7 @@ from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import is_real_scalar
 
-PARTNER_MODES = ("permute", "flip", "roll")
+PARTNER_MODES = ("permute", "flip", "roll", "shuffle")
 
 # Marsaglia-Tsang proposals per draw. With shape >= 1 each proposal is
 # accepted with probability > 0.95, so 8 proposals all fail with probability
@@ -115,6 +115,9 @@ def sample_partner_index(batch_size, seed, mode="permute"):
             - `"flip"`: row `i` with row `B - 1 - i`, as timm; for an odd batch
               the middle row is its own partner (left unmixed).
             - `"roll"`: row `i` with row `i - 1`, as torchvision and KerasAug.
+            - `"shuffle"`: a uniformly random permutation (`torch.randperm`, as
+              the official MixUp and MIX-KD code): a row may be its own partner
+              (left unmixed).
 
     Returns:
         int32 tensor `(B,)`. For `B == 1` it is `[0]`.
@@ -143,6 +146,8 @@ def sample_partner_index(batch_size, seed, mode="permute"):
         tf.random.stateless_uniform(tf.reshape(batch_size, [1]), seed), stable=True
     )
     order = tf.cast(order, tf.int32)
+    if mode == "shuffle":
+        return order
     following = tf.roll(order, shift=-1, axis=0)
     # index[order[k]] = order[k + 1]
     return tf.scatter_nd(order[:, None], following, tf.reshape(batch_size, [1]))

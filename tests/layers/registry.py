@@ -62,6 +62,8 @@ def _cases():
                 ),
             )
         )
+    if hasattr(L, "MixKDMix"):
+        cases.append(("MixKDMix", lambda **kw: L.MixKDMix(partial=0.5, **kw)))
     # The mixer a user writes from the README: one subclass, one method.
     cases.append(("README-VerticalSplitMix", lambda **kw: readme_mixer(**kw)))
     cases.append(

@@ -163,7 +163,7 @@ def test_trains_under_mirrored_strategy_each_replica_drawing_its_own_point(two_c
     assert np.isfinite(history.history["loss"]).all()
     assert_replicas_in_sync(two_cpus, model, before)
 
-    @tf.function
+    @tf.function(autograph=False)
     def points_of_one_step(x, y):
         def replica_step(x, y):
             model.train_step((x, y))

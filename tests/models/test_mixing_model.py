@@ -207,7 +207,7 @@ def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(
 
     # Each replica draws its own plan: the same images on both replicas are
     # mixed differently (the plans of one traced step, read per replica).
-    @tf.function
+    @tf.function(autograph=False)
     def lams_of_one_step(x, y):
         def replica_step(x, y):
             model.train_step((x, y))
