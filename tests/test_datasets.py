@@ -132,9 +132,6 @@ def _partners_from_one_hot(rows, anchors):
 
 
 def test_c_mixup_pairs_draw_partners_by_the_dataset_level_matrix():
-    import tensorflow as tf  # noqa: F401
-
-    import kmix
 
     targets = np.array([0.1, 0.5, 0.55, 1.2, 2.0, 2.1, 3.0, 4.5], np.float32)
     n, epochs = len(targets), 1500
@@ -159,10 +156,6 @@ def test_c_mixup_pairs_draw_partners_by_the_dataset_level_matrix():
 
 
 def test_c_mixup_batches_draw_from_the_pool_of_two_batches():
-    import tensorflow as tf
-
-    import kmix
-
     n = 16
     features = np.eye(n, dtype=np.float32)
     targets = np.linspace(0.0, 3.0, n).astype(np.float32)
@@ -180,8 +173,6 @@ def test_c_mixup_batches_draw_from_the_pool_of_two_batches():
 
 
 def test_c_mixup_sampler_errors():
-    import kmix
-
     with pytest.raises(ValueError, match=r"`kernel` must be one of"):
         kmix.datasets.c_mixup_pairs(np.zeros((4, 2)), np.zeros(4), batch_size=2, kernel="box")
     with pytest.raises(ValueError, match=r"`bandwidth` must be"):

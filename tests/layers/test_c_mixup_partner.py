@@ -6,6 +6,8 @@ import pytest
 import tensorflow as tf
 
 import kmix
+from tests.distributed_checks import assert_replicas_in_sync
+from tests.distributed_checks import trainable_snapshot
 
 L = kmix.layers
 
@@ -99,3 +101,17 @@ def test_errors():
     # Mixers that need a spatial grid keep refusing other ranks.
     with pytest.raises(ValueError, match=r"`images` must have rank 4 \(B, H, W, C\) or rank 3 .* Received: images.shape=\(4, 8\)"):
         L.CutMix(num_classes=3)(np.zeros((4, 8), np.float32), np.arange(4) % 3)
+
+
+def test_in_graph_c_mixup_under_mirrored_strategy(two_cpus):
+    rng = np.random.default_rng(2)
+    x = rng.random((32, 5)).astype(np.float32)
+    y = (x @ rng.random((5,))).astype(np.float32)
+    with two_cpus.scope():
+        inputs = keras.Input((5,))
+        model = kmix.models.MixingModel(inputs, keras.layers.Dense(1)(inputs), mixer=_regression_mixer(seed=0))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = trainable_snapshot(model)
+    history = model.fit(x, y, batch_size=16, epochs=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert_replicas_in_sync(two_cpus, model, before)
