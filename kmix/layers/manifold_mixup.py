@@ -21,9 +21,12 @@ class ManifoldMixup(MixUp):
     control flow: the step compiles once under XLA and runs under
     `tf.distribute.MirroredStrategy` (each replica draws its own point).
 
+    The blend and the labels equal the official `mixup_process` given its
+    draws (checked on the official code's outputs).
+
     Differences from the official code (on purpose): the partner is a random
-    derangement by default (`partner="flip"` or `"roll"` are the other kmix
-    modes; the official `np.random.permutation` may pair a row with itself);
+    derangement by default; `partner="shuffle"` is the official pairing law
+    (`np.random.permutation`, which may pair a row with itself);
     the official loss is a BCE on the softmax, kmix trains with any kmix loss
     (e.g. `kmix.losses.MixupCrossentropy`).
 

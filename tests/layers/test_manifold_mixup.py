@@ -175,3 +175,29 @@ def test_trains_under_mirrored_strategy_each_replica_drawing_its_own_point(two_c
     per_replica = [v.numpy() for v in two_cpus.experimental_local_results(
         points_of_one_step(tf.constant(images[:8]), tf.constant(labels[:8])))]
     assert not np.array_equal(per_replica[0], per_replica[1]), per_replica
+
+
+def test_the_blend_and_labels_equal_the_official_mixing_step_given_its_draws():
+    # tests/data/vectors/manifold_mixup.json: the official mixup_process run on
+    # seeded hidden states (rank 4 and rank 2), with its lam and permutation.
+    from tests.vectors import load
+
+    data = load("manifold_mixup")
+    point = kmix.layers.MixingPoint()
+    for case in data["cases"]:
+        hidden = tf.constant(case["hidden"], tf.float32)
+        batch = hidden.shape[0]
+        lam = tf.fill([batch], tf.constant(case["lam"], tf.float32))
+        plan = kmix.MixPlan(tf.constant(case["indices"], tf.int32), tf.reshape(lam, [-1, 1, 1, 1]), lam)
+        step_record.set_record(_record(plan, 1, [point]))
+        try:
+            mixed = point(hidden, training=True).numpy()
+        finally:
+            step_record.clear_record()
+        np.testing.assert_allclose(mixed, np.array(case["mixed_hidden"]), atol=1e-6)
+        targets = kmix.ops.mix_labels(np.array(case["labels"]), plan, num_classes=4).numpy()
+        np.testing.assert_allclose(targets, np.array(case["mixed_target"]), atol=1e-6)
+    # The official point draw is uniform over the input and two hidden points,
+    # as ManifoldMixup.sample_point is (0.999 chi-square quantile, 2 dof).
+    counts = np.array(data["layer_mix_counts"], np.float64)
+    assert float(((counts - counts.sum() / 3) ** 2 / (counts.sum() / 3)).sum()) < 13.82
