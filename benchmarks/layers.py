@@ -51,6 +51,8 @@ def contenders(num_classes, image_size=224):
         # patch 4 at CIFAR size (a one-cell grid would never mix).
         ("MaskMix", {"mask_patch_size": 32, "patch_size": 16} if image_size >= 64
          else {"mask_patch_size": 8, "patch_size": 4}),
+        ("GridMix", {}),
+        ("SmoothMix", {}),
     ]:
         if hasattr(kmix.layers, name):
             out[f"kmix {name}"] = getattr(kmix.layers, name)(

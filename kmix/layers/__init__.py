@@ -5,6 +5,7 @@ from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.c_mixup_partner import CMixupPartner
 from kmix.layers.cut_mix import CutMix
 from kmix.layers.fmix import FMix
+from kmix.layers.grid_mix import GridMix
 from kmix.layers.manifold_mixup import ManifoldMixup
 from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_kd_mix import MixKDMix
@@ -13,6 +14,7 @@ from kmix.layers.mixing_point import MixingPoint
 from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
+from kmix.layers.smooth_mix import SmoothMix
 from kmix.layers.token_label_alignment import TokenLabelAlignment
 from kmix.layers.transmix_labels import TransMixLabels
 from kmix.layers.smmix import SMMix
@@ -24,6 +26,7 @@ __all__ = [
     "CMixupPartner",
     "CutMix",
     "FMix",
+    "GridMix",
     "ManifoldMixup",
     "MaskMix",
     "MixingPoint",
@@ -32,6 +35,7 @@ __all__ = [
     "ProgressiveAttentionLabels",
     "RandomMixChoice",
     "ResizeMix",
+    "SmoothMix",
     "TokenLabelAlignment",
     "TransMixLabels",
     "SMMix",
