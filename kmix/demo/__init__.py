@@ -238,7 +238,11 @@ def plot_differences(rows, path, title):
 
 
 def write_gallery(images, labels, path, seed=0, num_images=8):
-    """One mixed batch per input mixer: masks titled with lambda, mixed images."""
+    """One mixed batch per input-space mixer: masks titled with lambda, mixed images.
+
+    SMMix (it needs the model's attention) and ManifoldMixup (hidden states)
+    have no input-only mask to show.
+    """
     L = kmix.layers
     K = NUM_CLASSES
     mixers = {
@@ -248,6 +252,10 @@ def write_gallery(images, labels, path, seed=0, num_images=8):
         "ResizeMix": L.ResizeMix(num_classes=K, seed=seed),
         "MaskMix": L.MaskMix(mask_patch_size=8, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
         "CutMix (patch grid)": L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
+        "GridMix": L.GridMix(num_classes=K, seed=seed),
+        "SmoothMix": L.SmoothMix(num_classes=K, seed=seed),
+        "TokenMix": L.TokenMix(patch_size=PATCH_SIZE, minimum_tokens=2, num_classes=K, seed=seed),
+        "MIX-KD PMU": L.MixKDMix(num_classes=K, seed=seed),
     }
     kmix.visualization.plot_mask_comparison(
         images, mixers, path=path, num_images=num_images,
