@@ -65,7 +65,9 @@ args, _ = parser.parse_known_args()
 # KMIX_EXAMPLE_STEPS=2 (as in the tests) trains 2 steps per epoch for 1 epoch.
 STEPS = int(os.environ.get("KMIX_EXAMPLE_STEPS", "2" if args.quick else "0")) or None
 EPOCHS = 1 if STEPS else 100
-SEEDS = (0, 1) if STEPS else (0, 1, 2, 3, 4)
+SEEDS = (0,) if STEPS else (0, 1, 2, 3, 4)
+# The quick smoke test skips XLA compilation (its cost, not its result).
+JIT = not STEPS
 BATCH, ALPHA, BANDWIDTH = 32, 2.0, 1.0
 OUT = pathlib.Path(args.out or tempfile.mkdtemp(prefix="kmix_c_mixup_"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -138,7 +140,7 @@ METHODS = {
 
 def run(name, seed):
     model, data = METHODS[name](seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=JIT)
     model.fit(data, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=0)
     pred = model.predict(x_test, batch_size=256, verbose=0)[:, 0] * y_std + y_mean
     mse = float(np.mean((pred - y_test) ** 2))

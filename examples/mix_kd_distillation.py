@@ -95,7 +95,9 @@ def fit(model, loss, seed):
     return float(np.mean(logits.argmax(1) == y_test))
 
 
-teacher = vit(0, 48, 3, 3, mixer=kmix.layers.MixUp(alpha=0.8, num_classes=K, seed=0))
+# The quick smoke test uses one-block models (tracing cost, not results).
+TEACHER_DEPTH, STUDENT_DEPTH = (1, 1) if STEPS else (3, 2)
+teacher = vit(0, 48, TEACHER_DEPTH, 3, mixer=kmix.layers.MixUp(alpha=0.8, num_classes=K, seed=0))
 teacher_accuracy = fit(teacher, kmix.losses.MixupCrossentropy(), 0)
 print(f"teacher test accuracy: {teacher_accuracy:.3f}")
 
@@ -104,14 +106,14 @@ print(f"teacher test accuracy: {teacher_accuracy:.3f}")
 """
 
 STUDENTS = {
-    "student alone": lambda s: (vit(s, 24, 2, 2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+    "student alone": lambda s: (vit(s, 24, STUDENT_DEPTH, 2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
     "plain KD (no mixing)": lambda s: (
-        vit(s, 24, 2, 2, teacher=teacher, save_teacher=False,
+        vit(s, 24, STUDENT_DEPTH, 2, teacher=teacher, save_teacher=False,
             mixer=kmix.layers.MixKDMix(partial=1.0, exact_fraction=True, num_classes=K, seed=s)),
         kmix.losses.MixKDLoss(),
     ),
     "MIX-KD (PMU 0.9)": lambda s: (
-        vit(s, 24, 2, 2, teacher=teacher, save_teacher=False,
+        vit(s, 24, STUDENT_DEPTH, 2, teacher=teacher, save_teacher=False,
             mixer=kmix.layers.MixKDMix(partial=0.9, num_classes=K, seed=s)),
         kmix.losses.MixKDLoss(),
     ),

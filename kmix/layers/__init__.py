@@ -1,6 +1,7 @@
 """Mixing layers: safe in tf.data, in keras.Sequential and under XLA."""
 
 from kmix.layers.attention_label_layer import AttentionLabelLayer
+from kmix.layers.attentive_mix import AttentiveMix
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.layers.c_mixup_partner import CMixupPartner
 from kmix.layers.cut_mix import CutMix
@@ -22,6 +23,7 @@ from kmix.layers.token_mix import TokenMix
 
 __all__ = [
     "AttentionLabelLayer",
+    "AttentiveMix",
     "BaseMixLayer",
     "CMixupPartner",
     "CutMix",

@@ -65,6 +65,14 @@ def _cases():
     if hasattr(L, "GridMix"):
         cases.append(("GridMix", lambda **kw: L.GridMix(n_holes=(1, 3), **kw)))
         cases.append(("SmoothMix-sample", lambda **kw: L.SmoothMix(lam_scope="sample", **kw)))
+    if hasattr(L, "AttentiveMix"):
+        import keras
+
+        cases.append((
+            "AttentiveMix",
+            lambda **kw: L.AttentiveMix(
+                teacher=keras.Sequential([keras.layers.AveragePooling2D(4)]), top_k=3, **kw),
+        ))
     if hasattr(L, "MixKDMix"):
         cases.append(("MixKDMix", lambda **kw: L.MixKDMix(partial=0.5, **kw)))
     # The mixer a user writes from the README: one subclass, one method.

@@ -24,8 +24,11 @@ def test_in_batch_partners_follow_the_label_distance_law():
     targets = np.array([0.1, 0.5, 0.55, 1.2, 2.0, 2.1, 3.0, 4.5], np.float32)
     features = np.zeros((8, 3), np.float32)
     layer = _regression_mixer()
-    draw = tf.function(lambda s: layer.sample_plan(features, seed=s, labels=targets).index)
-    index = np.array([draw(tf.constant([5, k])).numpy() for k in range(3000)])
+    seeds = tf.stack([tf.fill([3000], 5), tf.range(3000)], axis=1)
+    draw = tf.function(lambda s: tf.map_fn(
+        lambda seed: layer.sample_plan(features, seed=seed, labels=targets).index, s,
+        fn_output_signature=tf.int32))
+    index = draw(seeds).numpy()
     p = kmix.ops.c_mixup_probabilities(targets, bandwidth=0.5).numpy()
     for i in range(8):
         counts = np.bincount(index[:, i], minlength=8)

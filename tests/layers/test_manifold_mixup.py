@@ -43,8 +43,10 @@ def _check_uniform(points, low, high, draws=3000):
     # 0.999 quantile (13.82 for 2 degrees of freedom, 16.27 for 3); the seeds
     # are fixed, so the test is deterministic.
     layer = kmix.layers.ManifoldMixup(include_input=low == 0)
-    draw = tf.function(lambda s: layer.sample_point(points, s))
-    values = np.array([int(draw(tf.constant([3, k]))) for k in range(draws)])
+    seeds = tf.stack([tf.fill([draws], 3), tf.range(draws)], axis=1)
+    draw = tf.function(lambda s: tf.map_fn(
+        lambda seed: layer.sample_point(points, seed), s, fn_output_signature=tf.int32))
+    values = draw(seeds).numpy()
     assert values.min() == low and values.max() == high
     counts = np.bincount(values - low)
     expected = draws / len(counts)

@@ -13,8 +13,10 @@ B = 64
 
 def _unmixed_fractions(layer, draws=400):
     images = tf.zeros([B, 4, 4, 3])
-    lam = tf.function(lambda s: layer.sample_plan(images, seed=s).lam)
-    return np.array([np.mean(lam(tf.constant([9, k])).numpy() == 1.0) for k in range(draws)])
+    seeds = tf.stack([tf.fill([draws], 9), tf.range(draws)], axis=1)
+    lam = tf.function(lambda s: tf.map_fn(
+        lambda seed: layer.sample_plan(images, seed=seed).lam, s, fn_output_signature=tf.float32))
+    return np.mean(lam(seeds).numpy() == 1.0, axis=1)
 
 
 def test_partial_mixup_leaves_the_official_fraction_unmixed():
@@ -41,8 +43,11 @@ def test_pairs_come_from_a_uniform_permutation_with_a_ratio_per_row():
     assert sorted(index.tolist()) == list(range(B))  # a permutation
     assert len(np.unique(plan.lam.numpy())) > B // 2  # one ratio per row
     # Over many draws some rows are their own partner (torch.randperm pairs).
-    draw = tf.function(lambda s: layer.sample_plan(tf.zeros([8, 4, 4, 3]), seed=s).index)
-    fixed = np.mean([np.mean(draw(tf.constant([2, k])).numpy() == np.arange(8)) for k in range(300)])
+    seeds = tf.stack([tf.fill([300], 2), tf.range(300)], axis=1)
+    draw = tf.function(lambda s: tf.map_fn(
+        lambda seed: layer.sample_plan(tf.zeros([8, 4, 4, 3]), seed=seed).index, s,
+        fn_output_signature=tf.int32))
+    fixed = np.mean(draw(seeds).numpy() == np.arange(8))
     assert 0.08 < fixed < 0.17  # 1/8 expected
 
 

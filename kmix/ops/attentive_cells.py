@@ -1,0 +1,32 @@
+"""Attentive CutMix's cells: the top-k cells of a feature map, on the image grid."""
+
+import tensorflow as tf
+
+
+def top_k_cell_mask(features, top_k, height, width):
+    """1 on each row's `top_k` most active cells, upsampled (nearest) to the image.
+
+    Args:
+        features: float `(B, s_h, s_w, C)` feature maps (channels last); the
+            activity of a cell is the mean over the channels, as OpenMixup's
+            `attentivemix`.
+        top_k: int, the number of cells.
+        height, width: ints `H`, `W` of the images; cell `(i, j)` covers the
+            pixels `floor(y * s_h / H) = i`, `floor(x * s_w / W) = j`.
+
+    Returns:
+        float32 `(B, H, W, 1)`: 1 in the chosen cells, 0 elsewhere.
+    """
+    features = tf.cast(features, tf.float32)
+    grid_h, grid_w = features.shape[1], features.shape[2]
+    activity = tf.reshape(tf.reduce_mean(features, axis=-1), [-1, grid_h * grid_w])
+    _, chosen = tf.math.top_k(activity, k=top_k)
+    cells = tf.reduce_max(tf.one_hot(chosen, grid_h * grid_w), axis=1)
+    cells = tf.reshape(cells, [-1, grid_h, grid_w])
+    rows = tf.range(height) * grid_h // height
+    cols = tf.range(width) * grid_w // width
+    pixels = tf.gather(tf.gather(cells, rows, axis=1), cols, axis=2)
+    return pixels[..., None]
+
+
+__all__ = ["top_k_cell_mask"]

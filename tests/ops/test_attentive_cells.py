@@ -1,0 +1,27 @@
+"""Attentive CutMix's top-k cells equal OpenMixup's masks (tests/data/vectors/attentivemix.json)."""
+
+import numpy as np
+import tensorflow as tf
+
+from kmix.ops.attentive_cells import top_k_cell_mask
+from tests.vectors import load
+
+DATA = load("attentivemix")
+
+
+def test_cells_equal_openmixups_masks():
+    for case in DATA["cases"]:
+        features = np.transpose(np.array(case["features"], np.float32), (0, 2, 3, 1))
+        size = np.array(case["images"]).shape[-1]
+        cells = top_k_cell_mask(features, case["top_k"], size, size).numpy()[..., 0]
+        np.testing.assert_array_equal(cells, np.array(case["mask"]))
+
+
+def test_rectangular_grids_and_xla():
+    fn = tf.function(lambda f: top_k_cell_mask(f, 2, 12, 18), jit_compile=True)
+    features = np.zeros((1, 3, 2, 4), np.float32)
+    features[0, 2, 1] = 1.0
+    features[0, 0, 0] = 0.5
+    cells = fn(features).numpy()[0, ..., 0]
+    assert cells.shape == (12, 18) and cells.sum() == 2 * (4 * 9)
+    assert cells[8:, 9:].all() and cells[:4, :9].all()
