@@ -77,9 +77,6 @@ def _cases():
         cases.append(("MixKDMix", lambda **kw: L.MixKDMix(partial=0.5, **kw)))
     # The mixer a user writes from the README: one subclass, one method.
     cases.append(("README-VerticalSplitMix", lambda **kw: readme_mixer(**kw)))
-    cases.append(
-        ("README-VerticalSplitMix-sample", lambda **kw: readme_mixer(lam_scope="sample", **kw))
-    )
     return cases
 
 

@@ -231,11 +231,12 @@ def test_mirrored_strategy_training_keeps_replicas_in_sync_and_the_loss_falls(tw
         inputs = keras.Input((H, H, K))
         logits = keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(inputs))
         model = kmix.models.MixingModel(inputs, logits, mixer=MIXERS["MixUp"]())
-        model.compile(optimizer=keras.optimizers.SGD(0.5), loss=kmix.losses.MixupCrossentropy())
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss=kmix.losses.MixupCrossentropy())
     before = trainable_snapshot(model)
-    history = model.fit(images, labels, batch_size=16, epochs=6, verbose=0)
+    history = model.fit(images, labels, batch_size=16, epochs=3, verbose=0)
     losses = history.history["loss"]
-    assert losses[-1] < 0.8 * losses[0], losses
+    # Mixed targets keep the loss well above zero: it falls every epoch.
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.9 * losses[0], losses
     assert_replicas_in_sync(two_cpus, model, before)
 
 
