@@ -14,6 +14,7 @@ from kmix.ops.label_distance import check_kernel
 from kmix.ops.label_distance import label_distance_logits
 from kmix.ops.label_distance import sample_c_mixup_partners
 from kmix.ops.label_distance import standardize_labels
+from kmix.ops.mixing import blend_rows
 from kmix.ops.sampling import sample_beta
 
 from kmix.ops.validation import check_float
@@ -172,10 +173,7 @@ def make_shapes_dataset(num_samples, image_size=32, num_classes=4, seed=0):
 
 
 def _blend(lam, own, partner):
-    shape = tf.concat([[-1], tf.ones([tf.rank(own) - 1], tf.int32)], axis=0)
-    lam = tf.reshape(tf.cast(lam, tf.float32), shape)
-    own = tf.cast(own, tf.float32)
-    return lam * own + (1.0 - lam) * tf.cast(partner, tf.float32)
+    return blend_rows(tf.cast(own, tf.float32), tf.cast(partner, tf.float32), lam)
 
 
 def _check_c_mixup_args(bandwidth, alpha, kernel, standardize, seed):

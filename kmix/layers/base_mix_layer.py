@@ -15,7 +15,7 @@ from kmix.layers.mix_inputs import MixInputs
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
 from kmix.ops.mixing import lam_from_mask
-from kmix.ops.mixing import mix_regression_targets
+from kmix.ops.mixing import blend_rows
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import mix_segmentation_masks
 from kmix.ops.mixing import one_hot_labels
@@ -336,10 +336,8 @@ class BaseMixLayer(keras.layers.Layer):
     def _apply_images(self, images, plan, out_dtype):
         if images.shape.rank != 4:
             # A batch of another rank (features, sequences): a blend per row.
-            shape = [-1] + [1] * (images.shape.rank - 1)
-            lam = tf.reshape(plan.lam, shape)
             values = tf.cast(images, tf.float32)
-            mixed = lam * values + (1.0 - lam) * tf.gather(values, plan.index)
+            mixed = blend_rows(values, tf.gather(values, plan.index), plan.lam)
             return tf.cast(mixed, out_dtype)
         partner = self.partner_images(images, plan)
         channels_first = self.data_format == "channels_first"
@@ -413,8 +411,6 @@ class BaseMixLayer(keras.layers.Layer):
         return self._sample(batch_size, height, width, labels=labels)
 
     def _mix_labels(self, soft_labels, plan, extra):
-        if self.label_mode == "regression":
-            return mix_regression_targets(soft_labels, plan)
         return mix_soft_labels(soft_labels, plan)
 
     def call(self, data, labels=None, sample_weight=None, training=True):

@@ -6,6 +6,7 @@ import tensorflow as tf
 from kmix import step_record
 from kmix._compat import require_tensorflow_backend
 from kmix._export import kmix_export
+from kmix.ops.mixing import blend_rows
 
 
 @kmix_export("kmix.layers.MixingPoint")
@@ -70,9 +71,7 @@ class MixingPoint(keras.layers.Layer):
             return inputs
         number = 1 + [id(point) for point in record.mixing_points].index(id(self))
         plan = record.plan
-        shape = [-1] + [1] * (inputs.shape.rank - 1)
-        lam = tf.cast(tf.reshape(plan.lam, shape), inputs.dtype)
-        blended = lam * inputs + (1 - lam) * tf.gather(inputs, plan.index)
+        blended = blend_rows(inputs, tf.gather(inputs, plan.index), plan.lam)
         return tf.where(tf.equal(record.mixing_point, number), blended, inputs)
 
     def compute_output_shape(self, input_shape):

@@ -7,7 +7,6 @@ from kmix import step_record
 from kmix._compat import require_tensorflow_backend
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.losses._checks import warn_if_not_logits
-from kmix.ops.mixing import mix_regression_targets
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.mixing import regression_targets
@@ -540,7 +539,7 @@ class MixingMixin:
             targets = regression_targets(y)
             if record is None or not record.training:
                 return targets
-            return mix_regression_targets(targets, record.plan)
+            return mix_soft_labels(targets, record.plan)
         num_classes = y_pred.shape[-1]
         targets = one_hot_labels(y, num_classes, self.mixer.label_smoothing if record is not None and record.training else 0.0)
         if record is None or not record.training:

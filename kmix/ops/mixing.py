@@ -215,10 +215,23 @@ def mix_labels(labels, plan, num_classes=None, label_smoothing=0.0):
     return mix_soft_labels(one_hot_labels(labels, num_classes, label_smoothing), plan)
 
 
+def blend_rows(own, partner, lam):
+    """`lam * own + (1 - lam) * partner` with one weight per row, for any rank `(B, ...)`.
+
+    The one row blend of kmix's labels, regression targets, hidden states and
+    feature batches (images go through `kmix.ops.kernels`). `lam` `(B,)` is
+    cast to `own`'s dtype.
+    """
+    lam = tf.cast(tf.reshape(lam, [-1] + [1] * (own.shape.rank - 1)), own.dtype)
+    return lam * own + (1 - lam) * partner
+
+
 def mix_soft_labels(targets, plan):
-    """`lam * targets + (1 - lam) * take(targets, index)` for float32 `(B, K)` targets."""
-    lam = tf.cast(plan.lam, tf.float32)[:, None]
-    return lam * targets + (1.0 - lam) * tf.gather(targets, plan.index)
+    """`lam * targets + (1 - lam) * take(targets, index)` for float32 targets.
+
+    Soft labels `(B, K)`, or regression targets `(B,)` / `(B, D)`.
+    """
+    return blend_rows(targets, tf.gather(targets, plan.index), tf.cast(plan.lam, tf.float32))
 
 
 def regression_targets(targets):
@@ -233,14 +246,6 @@ def regression_targets(targets):
             f"Received: labels.shape={tuple(targets.shape)} with dtype={targets.dtype.name}"
         )
     return tf.cast(targets, tf.float32)
-
-
-def mix_regression_targets(targets, plan):
-    """`lam * y + (1 - lam) * take(y, index)` for float32 targets `(B,)` or `(B, D)`."""
-    lam = tf.cast(plan.lam, tf.float32)
-    if targets.shape.rank == 2:
-        lam = lam[:, None]
-    return lam * targets + (1.0 - lam) * tf.gather(targets, plan.index)
 
 
 def mix_segmentation_masks(masks, partner_masks, mask, data_format="channels_last"):

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from kmix.ops.mixing import blend_rows
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_label_smoothing
@@ -140,7 +141,7 @@ def tokenmix_targets(
     smooth = float(label_smoothing)
     y = hard * (1.0 - smooth) + smooth / k
     y_partner = hard_partner * (1.0 - smooth) + smooth / k
-    return lam[:, None] * y + (1.0 - lam[:, None]) * y_partner
+    return blend_rows(y, y_partner, lam)
 
 
 def _as_soft(labels, num_classes):
