@@ -65,6 +65,7 @@ class AttentiveMix(BaseMixLayer):
     """
 
     _alpha_required = False
+    needs_images = True
 
     def __init__(self, teacher=None, top_k=6, alpha=None, **kwargs):
         if isinstance(teacher, Mapping):

@@ -102,6 +102,12 @@ class BaseMixLayer(keras.layers.Layer):
     # Whether the mixer mixes a model's hidden states (ManifoldMixup), which only
     # the train step of a kmix model can do.
     mixes_hidden_states = False
+    # Whether the mixer draws its plan from the images themselves (a saliency
+    # or a feature map): `sample_mask(batch_size, height, width, seed)` cannot
+    # draw it, `sample_plan(images, seed=..., labels=...)` does (its partner
+    # index may be the mixer's own). Containers such as RandomMixChoice ask
+    # such members for their whole plan.
+    needs_images = False
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 

@@ -63,7 +63,9 @@ class RandomMixChoice(BaseMixLayer):
     to any number of kmix mixers with any weights. All rows share one partner
     index (drawn with this layer's `partner`); each member contributes only its
     mask (and, for ResizeMix, its partner view), so the result is still a
-    single `MixPlan` whose `lam` is measured from the combined mask.
+    single `MixPlan` whose `lam` is measured from the combined mask. A member
+    that draws from the images (`needs_images`, e.g. `AttentiveMix` with its
+    teacher) gives its whole plan: its rows take its mask and its partners.
 
     With `choice_scope="sample"` the choice is made per row (timm's `elem`
     mode, vectorised); with `"batch"` one mixer serves the whole batch (timm's
@@ -219,7 +221,7 @@ class RandomMixChoice(BaseMixLayer):
         for mixer in self.mixers:
             mixer.check_image_size(height, width)
 
-    def _sample(self, batch_size, height, width, seed=None, labels=None):
+    def _sample(self, batch_size, height, width, seed=None, labels=None, images=None):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seeds = split_seed(seed, 2 + len(self.mixers))
         index = self._partner_index(batch_size, seeds[0], labels)
@@ -233,10 +235,24 @@ class RandomMixChoice(BaseMixLayer):
 
         # Each member contributes its mask through the public contract (its
         # other plan fields are not needed: the combined mask defines the plan).
-        masks = []
+        # A member that draws from the images (AttentiveMix) gives its whole
+        # plan: its rows take its mask and its partners.
+        masks, member_index = [], []
         for m, s in zip(self.mixers, seeds[2:]):
+            if m.needs_images:
+                if images is None:
+                    raise ValueError(
+                        f"RandomMixChoice's member {type(m).__name__} draws its plan "
+                        "from the images: call the layer on the images or use "
+                        "`sample_plan(images)`. Received: no images (sample_mask)"
+                    )
+                member_plan = m.sample_plan(images, seed=s, labels=labels)
+                masks.append(member_plan.mask)
+                member_index.append(member_plan.index)
+                continue
             out = m.sample_mask(batch_size, height, width, s)
             masks.append(out[0] if isinstance(out, tuple) else out)
+            member_index.append(None)
         spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for mask in masks)
         target = tf.stack([batch_size, height, width, 1]) if spatial else None
         mask = tf.ones(target if spatial else tf.stack([batch_size, 1, 1, 1]), tf.float32)
@@ -244,8 +260,29 @@ class RandomMixChoice(BaseMixLayer):
             if spatial:
                 member_mask = tf.broadcast_to(member_mask, target)
             chosen = tf.reshape(choice == k, [-1, 1, 1, 1])
-            mask = tf.where(chosen, member_mask, mask)
+            mask = tf.where(chosen, tf.cast(member_mask, tf.float32), mask)
+            if member_index[k] is not None:
+                index = tf.where(choice == k, tf.cast(member_index[k], index.dtype), index)
         return self._finalize_plan(index, mask, batch_size, choice=choice)
+
+    def sample_plan(self, images, seed=None, labels=None):
+        """Draws the plan of a batch (members that read the images get them).
+
+        Args:
+            images: tensor `(B, H, W, C)` (channels-first per `data_format`).
+            seed: optional int or `(2,)` seed tensor.
+            labels: the labels, for a partner sampler that reads them.
+        """
+        images = self.check_inputs(images)
+        batch_size, height, width = self.image_dims(images)
+        self.check_image_size(height, width)
+        return self._sample(batch_size, height, width, seed, labels=labels, images=images)
+
+    def _extra_inputs(self, inputs, height, width):
+        return inputs.images if any(m.needs_images for m in self.mixers) else None
+
+    def _sample_for_call(self, batch_size, height, width, extra, labels=None):
+        return self._sample(batch_size, height, width, labels=labels, images=extra)
 
     def sample_mask(self, batch_size, height, width, seed):
         """The combined mask of the members (see `sample_plan` for the whole plan)."""

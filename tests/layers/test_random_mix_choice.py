@@ -166,3 +166,45 @@ def test_the_bound_rejects_a_wrong_probability():
     # The check can fail: counts drawn with no_mix_probability 0.35 instead of 0.25.
     wrong = np.array([0.65 / 6, 0.65 * 2 / 6, 0.65 * 3 / 6, 0.35]) * 6000
     assert _chi_square(wrong, _expected()) > CHI2_999[3]
+
+
+def _attentive_and_cutmix(**kw):
+    teacher = keras.Sequential([keras.layers.AveragePooling2D(4)])
+    return L.RandomMixChoice(
+        [L.AttentiveMix(teacher=teacher, top_k=2), L.CutMix(lam_scope="sample")],
+        choice_scope="sample", num_classes=5, **kw,
+    )
+
+
+def test_a_member_that_reads_the_images_gives_its_mask_and_partners_on_its_rows():
+    from kmix.ops.seeds import split_seed
+
+    images = np.random.default_rng(1).random((16, 8, 8, 3)).astype(np.float32)
+    mixer = _attentive_and_cutmix()
+    attentive, cutmix = mixer.mixers
+    seed = tf.constant([3, 4], tf.int32)
+    plan = mixer.sample_plan(images, seed=seed)
+    seeds = split_seed(seed, 4)
+    own = attentive.sample_plan(images, seed=seeds[2])
+    cut = cutmix.sample_mask(16, 8, 8, seeds[3])
+    cut = (cut[0] if isinstance(cut, tuple) else cut).numpy()
+    choice = plan.choice.numpy()
+    assert 0 < (choice == 0).sum() < 16  # both members drawn in this batch
+    rows = choice == 0
+    np.testing.assert_array_equal(plan.mask.numpy()[rows], own.mask.numpy()[rows])
+    np.testing.assert_array_equal(plan.index.numpy()[rows], own.index.numpy()[rows])
+    np.testing.assert_array_equal(plan.mask.numpy()[~rows], np.broadcast_to(cut, plan.mask.shape)[~rows])
+    # The labels follow the combined plan, row by row.
+    mixed, labels = mixer(images, np.arange(16) % 5)
+    assert mixed.shape == images.shape and labels.shape == (16, 5)
+    np.testing.assert_allclose(labels.numpy().sum(-1), 1.0, rtol=1e-6)
+
+
+def test_a_member_that_reads_the_images_in_a_parallel_tf_data_map():
+    images = np.random.default_rng(2).random((16, 8, 8, 3)).astype(np.float32)
+    mixer = _attentive_and_cutmix(seed=0)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.arange(16) % 5)).batch(8)
+    out = list(ds.map(mixer, num_parallel_calls=2))
+    assert len(out) == 2 and out[0][1].shape == (8, 5)
+    with pytest.raises(ValueError, match="draws its plan from the images"):
+        mixer.sample_mask(8, 8, 8, tf.constant([0, 1]))
