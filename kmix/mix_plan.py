@@ -16,7 +16,7 @@ class MixPlan(NamedTuple):
     A mixed image is `mask * images + (1 - mask) * take(images, index)` and a
     mixed label is `lam * labels + (1 - lam) * take(labels, index)`.
 
-    The three optional fields carry what some mixers need, beyond the mask, to
+    The optional fields carry what some mixers need, beyond the mask, to
     apply a plan again (`layer.mix_images(images, layer.sample_plan(images))`
     does exactly what `layer(images)` does); every other mixer leaves them
     `None`, and a plan built by hand needs none of them.
@@ -38,6 +38,9 @@ class MixPlan(NamedTuple):
             mixers that choose per row (`RandomMixChoice`: the index of the
             member, `len(mixers)` for "not mixed"; `SMMix`: `0` for a window
             paste, `1` for a MixUp blend).
+        source_boxes: optional int32 tensor `(B, 4)`, same layout as `boxes`:
+            the partner's region that is resized into `boxes` (SnapMix pastes
+            one box of the partner into another box of the row).
 
     Example:
 
@@ -61,10 +64,11 @@ class MixPlan(NamedTuple):
     boxes: Optional[tf.Tensor] = None
     shift: Optional[tf.Tensor] = None
     choice: Optional[tf.Tensor] = None
+    source_boxes: Optional[tf.Tensor] = None
 
 
 # The fields beyond (index, mask, lam) that a mixer's `sample_mask` may fill.
-PLAN_EXTRA_FIELDS = ("boxes", "shift", "choice")
+PLAN_EXTRA_FIELDS = ("boxes", "shift", "choice", "source_boxes")
 
 
 # NamedTuples cannot take the registration decorator's attribute assignment

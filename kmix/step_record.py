@@ -73,7 +73,11 @@ class StepRecord:
         teacher_targets: `(B, K)` TokenMix's teacher targets.
         mixing_point: int32 scalar, Manifold Mixup's point of this step: 0 for
             the input, `j` for the `j`-th of `mixing_points`; None otherwise.
+            AlignMix's likewise (0: the images, 1: its one point).
         mixing_points: the model's `kmix.layers.MixingPoint` layers, in order.
+        hidden_mix: the function `hidden -> mixed hidden` that the chosen
+            `MixingPoint` applies (AlignMix's aligned mix of rank-4 maps); None
+            for Manifold Mixup's row blend with `plan`.
         teacher_logits: `(B, K)` a frozen teacher's logits on the mixed batch
             (MIX-KD), without gradient.
     """
@@ -104,9 +108,10 @@ class StepRecord:
     smmix_rows: Any = None
     shift: Any = None
     teacher_targets: Any = None
-    # Manifold Mixup.
+    # Manifold Mixup and AlignMix (hidden states).
     mixing_point: Any = None
     mixing_points: Optional[list] = None
+    hidden_mix: Any = None
     # Distillation from a teacher (MIX-KD).
     teacher_logits: Any = None
 

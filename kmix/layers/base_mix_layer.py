@@ -108,6 +108,10 @@ class BaseMixLayer(keras.layers.Layer):
     # index may be the mixer's own). Containers such as RandomMixChoice ask
     # such members for their whole plan.
     needs_images = False
+    # Whether the mixer's plan or labels need the model being trained (SnapMix's
+    # class activation maps, SMMix's attention): it runs as the mixer of a kmix
+    # model's train step (or with those maps given), never inside a container.
+    needs_model = False
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 

@@ -1,4 +1,4 @@
-"""MixingPoint: a place in a model where Manifold Mixup may mix the hidden states."""
+"""MixingPoint: a place in a model where Manifold Mixup (or AlignMix) may mix the hidden states."""
 
 import keras
 import tensorflow as tf
@@ -11,7 +11,7 @@ from kmix.ops.mixing import blend_rows
 
 @kmix_export("kmix.layers.MixingPoint")
 class MixingPoint(keras.layers.Layer):
-    """Marks where Manifold Mixup may mix a model's hidden states.
+    """Marks where Manifold Mixup (or AlignMix) may mix a model's hidden states.
 
     Put it between two layers of a functional model (or use
     `kmix.models.ViT(mixing_points=...)`, or
@@ -25,6 +25,11 @@ class MixingPoint(keras.layers.Layer):
     compiles once under XLA.
 
     Activations of any rank `(B, ...)` are mixed; `lam` is cast to their dtype.
+
+    With `kmix.layers.AlignMix` as the mixer, the model has one `MixingPoint`
+    after its last stage; when the step draws the aligned branch, it returns
+    the step's aligned mix of its rank-4 feature maps instead of the row blend
+    (the step record's `hidden_mix`), and only then computes it.
 
     Args:
         **kwargs: base layer arguments (`name`, `dtype`).
@@ -70,9 +75,15 @@ class MixingPoint(keras.layers.Layer):
         ):
             return inputs
         number = 1 + [id(point) for point in record.mixing_points].index(id(self))
+        chosen = tf.equal(record.mixing_point, number)
+        if record.hidden_mix is not None:
+            # The step's own mix (AlignMix's aligned maps): computed only when
+            # this point is chosen (a Sinkhorn loop is not free).
+            hidden_mix = record.hidden_mix
+            return tf.cond(chosen, lambda: hidden_mix(inputs), lambda: tf.identity(inputs))
         plan = record.plan
         blended = blend_rows(inputs, tf.gather(inputs, plan.index), plan.lam)
-        return tf.where(tf.equal(record.mixing_point, number), blended, inputs)
+        return tf.where(chosen, blended, inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -154,6 +154,14 @@ class RandomMixChoice(BaseMixLayer):
                 f"Received: mixers={mixers!r}"
             )
         for m in mixers:
+            if getattr(m, "needs_model", False):
+                raise TypeError(
+                    "RandomMixChoice draws among input mixers; "
+                    f"{type(m).__name__} needs the model being trained (its plan "
+                    "or labels come from the model's maps), so it runs only as "
+                    "the mixer of a kmix.models.MixingModel. Received: a member "
+                    f"of type {type(m).__name__}"
+                )
             if getattr(m, "mixes_hidden_states", False):
                 raise TypeError(
                     "RandomMixChoice draws among input mixers; "

@@ -115,6 +115,7 @@ class SMMix(BaseMixLayer):
 
     # MixUp rows blend; SMMix rows select.
     binary_mask = False
+    needs_model = True
 
     def __init__(
         self,

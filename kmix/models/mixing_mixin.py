@@ -10,13 +10,16 @@ from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.mixing import regression_targets
+from kmix.models.align_mix_step import AlignMixStep
+from kmix.models.guided_mixup_step import GuidedMixupStep
 from kmix.models.manifold_mixup_step import ManifoldMixupStep
 from kmix.models.smmix_step import SMMixStep
+from kmix.models.snap_mix_step import SnapMixStep
 from kmix.models.teacher_targets_step import TeacherTargetsStep
 from kmix.mix_plan import identity_plan
 
 # The step strategies of mixers that need the model (kmix.models.StepStrategy).
-STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep, ManifoldMixupStep)
+STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep, ManifoldMixupStep, SnapMixStep, AlignMixStep, GuidedMixupStep)
 
 # Strategies whose replicas each run the train step on their own batch.
 _SUPPORTED_STRATEGIES = (

@@ -7,6 +7,7 @@ from kmix.ops.fourier import fourier_masks
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import grid_to_token_mask
 from kmix.ops.grid import sample_grid_cells
+from kmix.ops.guided_pairing import greedy_pairing
 from kmix.ops.label_distance import c_mixup_probabilities
 from kmix.ops.label_distance import label_distance_logits
 from kmix.ops.label_distance import sample_c_mixup_partners
@@ -20,7 +21,10 @@ from kmix.ops.mixing import mix_labels
 from kmix.ops.mixing import one_hot_labels
 from kmix.ops.sampling import sample_beta
 from kmix.ops.sampling import sample_partner_index
+from kmix.ops.spectral_residual import spectral_residual_saliency
 from kmix.ops.resize import resized_partner
+from kmix.ops.sinkhorn import align_mix
+from kmix.ops.sinkhorn import sinkhorn_plan
 from kmix.ops.tokens import token_mask
 from kmix.ops.token_masks import block_token_masks
 from kmix.ops.token_masks import random_token_masks
@@ -46,6 +50,7 @@ __all__ = [
     "fourier_masks",
     "grid_to_pixel_mask",
     "grid_to_token_mask",
+    "greedy_pairing",
     "lam_from_mask",
     "mix_images",
     "mix_labels",
@@ -55,6 +60,9 @@ __all__ = [
     "sample_beta",
     "sample_grid_cells",
     "sample_partner_index",
+    "spectral_residual_saliency",
+    "align_mix",
+    "sinkhorn_plan",
     "tl_align_lambda",
     "token_mask",
     "transmix_lambda",

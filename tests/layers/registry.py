@@ -75,6 +75,8 @@ def _cases():
         ))
     if hasattr(L, "MixKDMix"):
         cases.append(("MixKDMix", lambda **kw: L.MixKDMix(partial=0.5, **kw)))
+    cases.append(("SaliencyMix", lambda **kw: L.SaliencyMix(**kw)))
+    cases.append(("GuidedMixup", lambda **kw: L.GuidedMixup(blur_sigma=(0.5, 3.0), lam_scope="sample", **kw)))
     # The mixer a user writes from the README: one subclass, one method.
     cases.append(("README-VerticalSplitMix", lambda **kw: readme_mixer(**kw)))
     return cases

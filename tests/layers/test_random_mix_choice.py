@@ -208,3 +208,11 @@ def test_a_member_that_reads_the_images_in_a_parallel_tf_data_map():
     assert len(out) == 2 and out[0][1].shape == (8, 5)
     with pytest.raises(ValueError, match="draws its plan from the images"):
         mixer.sample_mask(8, 8, 8, tf.constant([0, 1]))
+
+
+@pytest.mark.parametrize("member", [lambda: L.SnapMix(), lambda: L.SMMix(patch_size=4)])
+def test_members_that_need_the_model_are_refused(member):
+    # SnapMix's labels come from the model's CAMs: drawn by a container it would
+    # be labelled by area, silently.
+    with pytest.raises(TypeError, match="needs the model being trained"):
+        L.RandomMixChoice([L.MixUp(), member()])
