@@ -222,6 +222,31 @@ def test_mirrored_strategy_on_two_logical_cpus_each_replica_mixes_its_own_batch(
 
 
 @pytest.mark.slow
+def test_the_image_reading_and_hole_mixers_train_under_mirrored_strategy(two_cpus):
+    # GridMix, SmoothMix, AttentiveMix, SaliencyMix and GuidedMixup in one fit
+    # (one member per row): each replica draws from its own images, and the
+    # labels follow the pixels on every replica (the loss is exactly zero).
+    L = kmix.layers
+    images, labels = colour_batch(16)
+    with two_cpus.scope():
+        mixer = L.RandomMixChoice(
+            [
+                L.GridMix(n_holes=(1, 3)),
+                L.SmoothMix(),
+                L.AttentiveMix(teacher=keras.Sequential([keras.layers.AveragePooling2D(4)]), top_k=3),
+                L.SaliencyMix(lam_scope="sample"),
+                L.GuidedMixup(blur_sigma=(0.5, 3.0)),
+            ],
+            choice_scope="sample", num_classes=K, seed=1,
+        )
+        model = share_model(mixer, trainable=True)
+        model.compile(optimizer="sgd", loss=PixelShareGap())
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert max(history.history["loss"]) < 1e-5, history.history
+    assert_replicas_in_sync(two_cpus, model)
+
+
+@pytest.mark.slow
 def test_mirrored_strategy_training_keeps_replicas_in_sync_and_the_loss_falls(two_cpus):
     # A learnable task (the class is the colour) trained on mixed batches: the
     # loss falls, and every weight is the same on both replicas afterwards.
