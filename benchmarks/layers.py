@@ -4,6 +4,7 @@ Usage (CPU, needs the `bench` extra for KerasCV):
 
     pip install -e ".[bench]"
     python benchmarks/layers.py            # 64x224x224x3 float32, as in the README
+    python benchmarks/layers.py --both     # and 256x32x32x3 (CIFAR size), side by side
     python benchmarks/layers.py --batch 16 --size 64 --rounds 3   # a quick look
 
 Every layer is called on the same `{"images", "labels"}` batch inside
@@ -53,11 +54,24 @@ def contenders(num_classes, image_size=224):
          else {"mask_patch_size": 8, "patch_size": 4}),
         ("GridMix", {}),
         ("SmoothMix", {}),
+        ("SaliencyMix", {}),
+        ("GuidedMixup", {}),
     ]:
         if hasattr(kmix.layers, name):
             out[f"kmix {name}"] = getattr(kmix.layers, name)(
                 num_classes=num_classes, seed=0, **kwargs
             )
+    if hasattr(kmix.layers, "SaliencyMix"):
+        out["kmix SaliencyMix (per sample)"] = kmix.layers.SaliencyMix(
+            num_classes=num_classes, saliency_scope="sample", lam_scope="sample", seed=0
+        )
+    if hasattr(kmix.layers, "AttentiveMix"):
+        # A stand-in teacher: 7x7 (224 px) or 8x8 (32 px) cells of pooled pixels.
+        pool = 32 if image_size >= 64 else 4
+        out["kmix AttentiveMix (pooling teacher)"] = kmix.layers.AttentiveMix(
+            teacher=keras.Sequential([keras.layers.AveragePooling2D(pool)]),
+            num_classes=num_classes, seed=0,
+        )
     out["keras MixUp"] = keras.layers.MixUp()
     out["keras CutMix"] = keras.layers.CutMix()
     try:
@@ -71,27 +85,21 @@ def contenders(num_classes, image_size=224):
     return out
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--classes", type=int, default=10)
-    args = parser.parse_args(argv)
-
+def measure(batch, size, rounds, num_classes):
+    """Median ms per contender on one `batch x size x size x 3` float32 batch."""
     rng = np.random.default_rng(0)
-    images = tf.constant(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32))
-    classes = np.arange(args.batch) % args.classes
-    one_hot = tf.constant(np.eye(args.classes, dtype=np.float32)[classes])
-    perm = tf.random.shuffle(tf.range(args.batch), seed=1)
-    lam = tf.random.uniform((args.batch, 1, 1, 1), seed=2)
+    images = tf.constant(rng.random((batch, size, size, 3), dtype=np.float32))
+    classes = np.arange(batch) % num_classes
+    one_hot = tf.constant(np.eye(num_classes, dtype=np.float32)[classes])
+    perm = tf.random.shuffle(tf.range(batch), seed=1)
+    lam = tf.random.uniform((batch, 1, 1, 1), seed=2)
 
     @tf.function
     def floor(x):
         return lam * x + (1.0 - lam) * tf.gather(x, perm)
 
     fns = {"floor (one blend)": lambda: floor(images)}
-    for name, layer in contenders(args.classes, args.size).items():
+    for name, layer in contenders(num_classes, size).items():
         labels = one_hot  # Keras core and KerasCV only take one-hot labels
         fn = tf.function(lambda d, layer=layer: layer(d, training=True)["images"])
         fns[name] = lambda fn=fn, labels=labels: fn({"images": images, "labels": labels})
@@ -100,22 +108,47 @@ def main(argv=None):
         for _ in range(2):
             fn().numpy()
     times = {name: [] for name in fns}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn().numpy()
             times[name].append(time.perf_counter() - start)
-    median = {name: 1000 * statistics.median(t) for name, t in times.items()}
-    floor_ms = median["floor (one blend)"]
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
-    print(
-        f"\n{args.batch}x{args.size}x{args.size}x3 float32, {args.rounds} interleaved rounds, "
-        f"median ms, CPU threads={os.cpu_count()}, TF {tf.__version__}, Keras {keras.__version__}\n"
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument(
+        "--both", action="store_true",
+        help="also time 256x32x32x3 (CIFAR size) and print both shapes side by side",
     )
-    print("| layer | ms | x floor |\n|---|---:|---:|")
-    for name, ms in median.items():
-        print(f"| {name} | {ms:.1f} | {ms / floor_ms:.2f} |")
-    print("\n| goal | kmix ms | anchor ms | ratio | goal | met |\n|---|---:|---:|---:|---:|---|")
+    args = parser.parse_args(argv)
+
+    shapes = [(args.batch, args.size)]
+    if args.both and (args.batch, args.size) != (256, 32):
+        shapes.append((256, 32))
+    medians = [measure(b, s, args.rounds, args.classes) for b, s in shapes]
+    median = medians[0]
+    print(
+        f"\n{args.rounds} interleaved rounds, median ms, float32, CPU threads={os.cpu_count()}, "
+        f"TF {tf.__version__}, Keras {keras.__version__}\n"
+    )
+    header = " | ".join(f"{b}x{s}x{s}x3 ms | x floor" for b, s in shapes)
+    print(f"| layer | {header} |\n|---|" + "---:|---:|" * len(shapes))
+    for name in median:
+        cells = []
+        for values in medians:
+            ms, floor_ms = values.get(name), values["floor (one blend)"]
+            cells.append("- | -" if ms is None else f"{ms:.1f} | {ms / floor_ms:.2f}")
+        print(f"| {name} | {' | '.join(cells)} |")
+    print(
+        f"\n| goal ({shapes[0][0]}x{shapes[0][1]}x{shapes[0][1]}x3) | kmix ms | anchor ms | ratio "
+        "| goal | met |\n|---|---:|---:|---:|---:|---|"
+    )
     met_all = True
     for mine, anchor, goal in GOALS:
         if mine not in median or anchor not in median:

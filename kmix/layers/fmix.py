@@ -28,9 +28,11 @@ class FMix(BaseMixLayer):
         - the field keeps the frequencies up to 12 cycles per image per axis
           (`num_frequencies`); with `decay_power=3` the rest holds about 1e-5
           of its variance;
-        - the exact top-k pixels are found by bisection on 15-bit keys of the
-          field, ties on the threshold key taken in raster order (exact unless
-          more than 64 pixels tie);
+        - the exact top-k pixels are found on 15-bit keys of the field, ties
+          on the threshold key taken in raster order (always exactly `k`);
+        - the Gaussian coefficients are drawn as uniforms and transformed
+          (Box-Muller): the same distribution, other values for a seed than
+          before 2026-12;
         - the optional soft edge ramps linearly in field value between the
           pixels ranked `k - s` and `k + s` (officially linear in rank).
 

@@ -1,6 +1,9 @@
 """MaskMix (MixPro)."""
 
+import tensorflow as tf
+
 from kmix._export import kmix_export
+from kmix.config import fused_kernels_enabled
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_shape
 from kmix.ops.grid import grid_to_pixel_mask
@@ -8,6 +11,13 @@ from kmix.ops.grid import sample_grid_cells
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_image_grid
+
+
+# The two gathers from cells to pixels fuse into one pass under XLA, as the
+# apply kernels (`kmix.config.set_fused_kernels(False)` turns it off).
+_PIXEL_MASK_XLA = tf.function(
+    grid_to_pixel_mask, jit_compile=True, reduce_retracing=True, autograph=False
+)
 
 
 @kmix_export("kmix.layers.MaskMix")
@@ -131,7 +141,8 @@ class MaskMix(BaseMixLayer):
         ratio = self._broadcast_scope(ratio, batch_size)
         grid_h, grid_w = grid_shape(height, width, self.mask_patch_size)
         cells = sample_grid_cells(ratio, grid_h, grid_w, seed_cells)
-        return grid_to_pixel_mask(cells, self.mask_patch_size, height, width)
+        pixel_mask = _PIXEL_MASK_XLA if fused_kernels_enabled() else grid_to_pixel_mask
+        return pixel_mask(cells, self.mask_patch_size, height, width)
 
     def get_config(self):
         config = super().get_config()

@@ -32,6 +32,8 @@ def _paste_view(images, index, mask, interpolation, data_format):
 _PASTE_VIEW_XLA = {
     rank: tf.function(_paste_view, jit_compile=True, reduce_retracing=True, autograph=False) for rank in (3, 4)
 }
+# The box mask's compares, cast and write fuse into one pass.
+_BOX_MASK_XLA = tf.function(box_mask, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 @kmix_export("kmix.layers.ResizeMix")
@@ -173,7 +175,7 @@ class ResizeMix(BaseMixLayer):
         tau = self._sample_scale(self._scope_size(batch_size), seed_tau)
         boxes = sample_resize_boxes(tau, height, width, seed_box)
         boxes = self._broadcast_scope(boxes, batch_size)
-        return box_mask(boxes, height, width)
+        return (_BOX_MASK_XLA if fused_kernels_enabled() else box_mask)(boxes, height, width)
 
     def partner_images(self, images, plan, nearest=False):
         data_format = self.data_format if images.shape.rank == 4 else "channels_last"

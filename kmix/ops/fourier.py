@@ -5,16 +5,22 @@ frequency grid, scaled by `1 / max(f, 1 / max(H, W)) ** decay_power`, inverse
 real FFT, and the top `k` pixels of the field set to 1 with
 `k = ceil(lam * N)` or `floor(lam * N)` (probability 1/2 each).
 
-Two deliberate differences, both for speed (see `FMix`'s docstring):
+Deliberate differences, all for speed (see `FMix`'s docstring):
 - The field is synthesised from the frequencies `|k_y|, k_x <= num_frequencies`
-  cycles per image (default 12) by one matrix product instead of a full inverse
-  FFT. With `decay_power=3` the amplitudes fall as `k^-3`, so the dropped tail
-  holds about `1e-5` of the field's variance (it moves the mask boundary by
-  well under a pixel); lower decay powers keep more frequencies.
+  cycles per image (default 12) by two matrix products over the whole batch
+  instead of a full inverse FFT. With `decay_power=3` the amplitudes fall as
+  `k^-3`, so the dropped tail holds about `1e-5` of the field's variance (about
+  0.1% of the mask pixels differ from a full-spectrum mask); lower decay
+  powers keep more frequencies.
+- The Gaussian coefficients come from one uniform draw by Box-Muller (TF's
+  stateless normal op costs more than the rest of the mask at CIFAR size).
+  Same distribution; since 2026-12 a seed gives other masks than before.
 - The exact top `k` is taken on integer scores: the field quantised to
   `31 - ceil(log2(N))` bits (15 bits up to 256x256 images) and, below that,
   the raster position, so pixels that tie on the quantised field are taken in
-  raster order. The mask always has exactly `k` ones.
+  raster order. The mask always has exactly `k` ones. The `k`-th score is
+  built bit by bit, one fused compare-and-count pass over the batch per bit
+  (25 passes at 32x32), all in one XLA program with the field synthesis.
 """
 
 import math
@@ -22,16 +28,13 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from kmix._compat import in_xla_context
 from kmix.config import fused_kernels_enabled
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 
-_INT_MIN = -(2**31)
-
 
 def _frequency_tables(height, width, num_frequencies, decay_power):
-    """The basis matrices and the amplitude scale of the kept frequencies."""
+    """The amplitude scale `(Ky, 1, Kx)` of the kept frequencies and the two basis matrices."""
     ly = min(num_frequencies, height // 2)
     lx = min(num_frequencies, width // 2)
     ky = np.concatenate([np.arange(0, ly + 1), np.arange(-ly, 0)])
@@ -43,67 +46,66 @@ def _frequency_tables(height, width, num_frequencies, decay_power):
     scale = scale / scale.max()
     ey = np.exp(2j * np.pi * np.outer(np.arange(height), ky) / height)
     ex = np.exp(2j * np.pi * np.outer(np.arange(width), kx) / width)
-    # field = Re(Ey C Ex^T) = [Re Ey, -Im Ey] @ [Re T; Im T] with T = C Ex^T.
-    rows = np.concatenate([ey.real, -ey.imag], axis=1)
+    # field = Re(Ey C Ex^T), C = A + iB. The columns first: U = Ey C has
+    # [Re U; Im U] = rows @ [A; B], then field = [Re U, Im U] @ cols.
+    rows = np.block([[ey.real, -ey.imag], [ey.imag, ey.real]])  # (2H, 2Ky)
+    cols = np.concatenate([ex.real.T, -ex.imag.T], axis=0)  # (2Kx, W)
     const = lambda a: tf.constant(a, tf.float32)  # noqa: E731
-    return const(scale), const(rows), const(ex.real), const(ex.imag)
+    return const(scale[:, None, :]), const(rows), const(cols)
 
 
-def _synthesise(c_re, c_im, rows, ex_re, ex_im):
-    """Field `(B, H, W)` normalised to [0, 1] from coefficients `(B, Ky, Kx)`."""
-    t_re = tf.einsum("bkl,wl->bkw", c_re, ex_re) - tf.einsum("bkl,wl->bkw", c_im, ex_im)
-    t_im = tf.einsum("bkl,wl->bkw", c_re, ex_im) + tf.einsum("bkl,wl->bkw", c_im, ex_re)
-    field = tf.einsum("hk,bkw->bhw", rows, tf.concat([t_re, t_im], axis=1))
+def _gaussian_coefficients(uniforms, scale):
+    """Complex Gaussian coefficients `(Ky, B, Kx)` (real, imaginary) from uniforms.
+
+    Box-Muller on `(2, Ky, B, Kx)` uniforms in [0, 1): one uniform pair gives
+    the real and the imaginary part, two independent standard normals, which
+    are then scaled by the spectrum.
+    """
+    radius = tf.sqrt(-2.0 * tf.math.log1p(-uniforms[0])) * scale
+    angle = (2.0 * math.pi) * uniforms[1]
+    return radius * tf.cos(angle), radius * tf.sin(angle)
+
+
+def _synthesise(c_re, c_im, rows, cols):
+    """Field `(B, H, W)` normalised to [0, 1] from coefficients `(Ky, B, Kx)`.
+
+    Two matrix products over the whole batch, along the height first (the
+    rfft half-plane has fewer columns than rows of frequencies): `rows @ [A; B]`
+    gives `U = Ey C` of every row, `[Re U, Im U] @ cols` the field.
+    """
+    # Sizes from the tables at run time: a relaxed retrace may forget static shapes.
+    height = tf.shape(rows)[0] // 2
+    kx = tf.shape(cols)[0] // 2
+    width = tf.shape(cols)[1]
+    coefficients = tf.concat([c_re, c_im], axis=0)  # (2Ky, B, Kx)
+    u = tf.matmul(rows, tf.reshape(coefficients, [tf.shape(rows)[1], -1]))  # (2H, B * Kx)
+    u = tf.transpose(tf.reshape(u, [2, height, -1, kx]), [2, 1, 0, 3])  # (B, H, 2, Kx)
+    field = tf.reshape(tf.matmul(tf.reshape(u, [-1, 2 * kx]), cols), [-1, height, width])
     low = tf.reduce_min(field, axis=[1, 2], keepdims=True)
     high = tf.reduce_max(field, axis=[1, 2], keepdims=True)
     return (field - low) / tf.maximum(high - low, 1e-12)
 
 
-def _score_bits(num_pixels):
-    position_bits = max(1, math.ceil(math.log2(num_pixels)))
-    value_bits = min(15, 31 - position_bits)
-    if value_bits < 4:
-        raise ValueError(
-            f"FMix supports images of at most 2**27 pixels. Received: {num_pixels} pixels"
-        )
-    return value_bits, position_bits
-
-
-def _scores(field, num_pixels):
-    """Unique int32 scores `(B, N)`: quantised field, then earlier pixels first.
-
-    `num_pixels` is the Python int `H * W`: a retraced `tf.function` with
-    relaxed shapes gives the field no static size to read it from.
-    """
-    batch = tf.shape(field)[0]
-    n = num_pixels
-    value_bits, position_bits = _score_bits(n)
-    level = tf.cast(tf.round(tf.reshape(field, [batch, n]) * (2**value_bits - 1)), tf.int32)
-    position = (n - 1) - tf.range(n, dtype=tf.int32)
-    return level * (2**position_bits) + position[None, :]
-
-
-def _synthesise_scores(c_re, c_im, rows, ex_re, ex_im, num_pixels):
-    return _scores(_synthesise(c_re, c_im, rows, ex_re, ex_im), num_pixels)
-
-
-# The matrix products, the normalisation and the quantisation fuse into one
-# pass under XLA (4x faster than op by op on CPU).
+# The matrix products and the normalisation fuse under XLA.
 _synthesise_xla = tf.function(_synthesise, jit_compile=True, reduce_retracing=True, autograph=False)
-_synthesise_scores_xla = tf.function(_synthesise_scores, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def _fused():
     return fused_kernels_enabled()
 
 
-def _coefficients(batch_size, height, width, seed, decay_power, num_frequencies):
-    scale, rows, ex_re, ex_im = _frequency_tables(height, width, num_frequencies, decay_power)
-    seed_re, seed_im = split_seed(to_seed_tensor(seed), 2)
-    shape = tf.concat([tf.reshape(batch_size, [1]), tf.shape(scale)], axis=0)
-    c_re = tf.random.stateless_normal(shape, seed_re) * scale
-    c_im = tf.random.stateless_normal(shape, seed_im) * scale
-    return c_re, c_im, rows, ex_re, ex_im
+def _draws(batch_size, height, width, seed, decay_power, num_frequencies):
+    """The coefficients `(Ky, B, Kx)` of a batch of fields and the tables to synthesise them.
+
+    The Box-Muller transform runs as plain TensorFlow ops (their vectorised
+    `log`, `sin` and `cos` are faster on CPU than XLA's), the rest in XLA.
+    """
+    scale, rows, cols = _frequency_tables(height, width, num_frequencies, decay_power)
+    size = tf.shape(scale)
+    shape = tf.stack([2, size[0], tf.cast(batch_size, tf.int32), size[2]])
+    uniforms = tf.random.stateless_uniform(shape, to_seed_tensor(seed))
+    c_re, c_im = _gaussian_coefficients(uniforms, scale)
+    return c_re, c_im, rows, cols
 
 
 def fourier_fields(batch_size, height, width, seed, decay_power=3.0, num_frequencies=12):
@@ -119,85 +121,103 @@ def fourier_fields(batch_size, height, width, seed, decay_power=3.0, num_frequen
     Returns:
         float32 tensor `(B, H, W)`.
     """
-    args = _coefficients(batch_size, height, width, seed, decay_power, num_frequencies)
+    args = _draws(batch_size, height, width, seed, decay_power, num_frequencies)
     return (_synthesise_xla if _fused() else _synthesise)(*args)
 
 
 # ----------------------------------------------------------------------
-# The k-th largest of unique scores
+# The exact top k
 # ----------------------------------------------------------------------
-def _count_above(scores, threshold):
-    return tf.reduce_sum(tf.cast(scores > threshold[:, None], tf.int32), axis=1)
-
-
-def _kth_by_bisection(scores, k):
-    """Static-shape search (XLA): the score `s` with `count(scores >= s) == k`."""
-    batch = tf.shape(scores)[0]
-    lo = tf.fill([batch], tf.constant(_INT_MIN, tf.int32))  # count(> lo) >= k
-    hi = tf.fill([batch], tf.constant(2**31 - 1, tf.int32))  # count(> hi) < k
-
-    def cond(lo, hi):
-        return tf.reduce_any(hi - lo > 1)
-
-    # Differences of int32 bounds overflow; run the search on int64 copies.
-    lo64, hi64 = tf.cast(lo, tf.int64), tf.cast(hi, tf.int64)
-    scores64 = tf.cast(scores, tf.int64)
-
-    def body64(lo, hi):
-        mid = lo + (hi - lo) // 2
-        enough = tf.cast(_count_above(scores64, mid), tf.int64) >= tf.cast(k, tf.int64)
-        return tf.where(enough, mid, lo), tf.where(enough, hi, mid)
-
-    _, hi64 = tf.while_loop(cond, body64, [lo64, hi64])
-    return tf.cast(hi64, tf.int32)
-
-
-def _kth_by_sorting(scores, k, height, width, stride=4, margin=32):
-    """Dynamic-shape search (tf.data, tf.function): bracket, compact, sort.
-
-    A strided subsample gives a bracket of the k-th score; the pixels inside
-    the bracket (a few hundred) are gathered and sorted. Rows whose bracket
-    misses the k-th score (checked on all pixels) fall back to bisection.
-    """
-    batch = tf.shape(scores)[0]
-    n = height * width
-    grid = tf.reshape(scores, [batch, height, width])[:, ::stride, ::stride]
-    sub = tf.sort(tf.reshape(grid, [batch, -1]), axis=1, direction="DESCENDING")
-    m = tf.shape(sub)[1]
-    rank = tf.cast(tf.round(tf.cast(k, tf.float32) * tf.cast(m, tf.float32) / n), tf.int32)
-    upper = tf.gather(sub, tf.clip_by_value(rank - margin, 0, m - 1), batch_dims=1)
-    lower = tf.gather(sub, tf.clip_by_value(rank + margin, 0, m - 1), batch_dims=1)
-    hi = tf.where(rank - margin <= 0, 2**31 - 1, upper)
-    lo = tf.where(rank + margin >= m, _INT_MIN, lower - 1)
-    above_hi = _count_above(scores, hi)
-    above_lo = _count_above(scores, lo)
-    valid = (above_hi < k) & (above_lo >= k)
-
-    def from_bracket():
-        inside = (scores > lo[:, None]) & (scores <= hi[:, None])
-        where = tf.where(inside)  # (M, 2): row, column
-        values = tf.gather_nd(scores, where)
-        rows = where[:, 0]
-        # Sort by row, then score descending.
-        order = tf.argsort(
-            rows * (2**32) + (2**31 - 1 - tf.cast(values, tf.int64)), stable=True
+def _score_bits(num_pixels):
+    position_bits = max(1, math.ceil(math.log2(num_pixels)))
+    value_bits = min(15, 31 - position_bits)
+    if value_bits < 4:
+        raise ValueError(
+            f"FMix supports images of at most 2**27 pixels. Received: {num_pixels} pixels"
         )
-        sorted_values = tf.gather(values, order)
-        counts = tf.math.bincount(tf.cast(rows, tf.int32), minlength=batch, maxlength=batch)
-        starts = tf.cumsum(counts, exclusive=True)
-        need = k - above_hi
-        return tf.gather(sorted_values, starts + tf.maximum(need - 1, 0))
+    return value_bits, position_bits
 
-    return tf.cond(
-        tf.reduce_all(valid), from_bracket, lambda: _kth_by_bisection(scores, k)
+
+def _levels(field, num_pixels):
+    """The field quantised to `value_bits` (at most 15) bits, int16 `(B, N)`.
+
+    `num_pixels` is the Python int `H * W`: a retraced `tf.function` with
+    relaxed shapes gives the field no static size to read it from.
+    """
+    value_bits, _ = _score_bits(num_pixels)
+    batch = tf.shape(field)[0]
+    level = tf.round(tf.reshape(field, [batch, num_pixels]) * (2**value_bits - 1))
+    return tf.cast(level, tf.int16)
+
+
+def _search_bits(count_at_least, k, num_bits, dtype):
+    """The largest `t < 2**num_bits` with `count_at_least(t) >= k`, per row.
+
+    Built bit by bit from the most significant: the candidate keeps a bit when
+    at least `k` elements are at or above it. A fixed count of static-shape
+    passes, one per bit (XLA); `count_at_least` must fall with `t`.
+    """
+    one = tf.constant(1, dtype)
+
+    def body(i, found):
+        bit = tf.bitwise.left_shift(one, tf.cast(num_bits - 1 - i, dtype))
+        candidate = tf.bitwise.bitwise_or(found, bit)
+        kept = tf.where(count_at_least(candidate) >= k, candidate, found)
+        return i + 1, tf.ensure_shape(kept, found.shape)
+
+    _, found = tf.while_loop(
+        lambda i, found: i < num_bits,
+        body,
+        (tf.constant(0), tf.zeros_like(k, dtype)),
+        maximum_iterations=num_bits,
     )
+    return found
 
 
-def _kth_score(scores, k, height, width):
-    """The `k`-th largest score per row (`k >= 1`)."""
-    if in_xla_context():
-        return _kth_by_bisection(scores, k)
-    return _kth_by_sorting(scores, k, height, width)
+def _kth_largest(levels, k, num_pixels):
+    """The pixel of rank `k` (1 = largest) by level, ties in raster order, per row.
+
+    The order is that of the unique scores `level * 2**position_bits + (N - 1
+    - index)`. First the `k`-th largest level `L` (one pass per level bit over
+    the int16 levels), then among the pixels at level `L` the
+    `k - count(level > L)`-th in raster order (one pass per index bit, the
+    index generated, not read). The result is exact.
+
+    Args:
+        levels: int16 `(B, N)` from `_levels`.
+        k: int32 `(B,)` in `[1, N]`.
+        num_pixels: Python int `N`.
+
+    Returns:
+        `(level, position)`: `L` (the levels' dtype) and int32 `(B,)`
+        `N - 1 - index` of the pixel of rank `k`.
+    """
+    value_bits, position_bits = _score_bits(num_pixels)
+    k = tf.cast(k, tf.int32)
+
+    def count_levels(threshold):
+        return tf.reduce_sum(tf.cast(levels >= threshold[:, None], tf.int32), axis=1)
+
+    level = _search_bits(count_levels, k, value_bits, levels.dtype)
+    tied = levels == level[:, None]
+    rank_in_tie = k - tf.reduce_sum(tf.cast(levels > level[:, None], tf.int32), axis=1)
+    position = (num_pixels - 1) - tf.range(num_pixels, dtype=tf.int32)
+
+    def count_positions(threshold):
+        at_least = tied & (position[None, :] >= threshold[:, None])
+        return tf.reduce_sum(tf.cast(at_least, tf.int32), axis=1)
+
+    return level, _search_bits(count_positions, rank_in_tie, position_bits, tf.int32)
+
+
+def _top_k(levels, k, num_pixels):
+    """Bool `(B, N)`: exactly `k[b]` pixels of the largest levels, ties in raster order."""
+    level, position = _kth_largest(levels, tf.maximum(k, 1), num_pixels)
+    pixel = (num_pixels - 1) - tf.range(num_pixels, dtype=tf.int32)
+    above = (levels > level[:, None]) | (
+        (levels == level[:, None]) & (pixel[None, :] >= position[:, None])
+    )
+    return above & (k > 0)[:, None]
 
 
 def top_k_mask(values, k):
@@ -213,14 +233,39 @@ def top_k_mask(values, k):
     Returns:
         bool tensor `(B, H * W)` with exactly `k[b]` True values per row.
     """
-    height, width = values.shape[1], values.shape[2]
-    scores = _scores(values, height * width)
-    return _mask_from_scores(scores, k, height, width)
+    n = values.shape[1] * values.shape[2]
+    return _top_k(_levels(values, n), k, n)
 
 
-def _mask_from_scores(scores, k, height, width):
-    kth = _kth_score(scores, tf.maximum(k, 1), height, width)
-    return (scores >= kth[:, None]) & (k > 0)[:, None]
+def _hard_masks(c_re, c_im, rows, cols, k, num_pixels):
+    """Binary masks `(B, N)` from the coefficients: field, levels, exact top `k`."""
+    levels = _levels(_synthesise(c_re, c_im, rows, cols), num_pixels)
+    return tf.cast(_top_k(levels, k, num_pixels), tf.float32)
+
+
+def _soft_masks(c_re, c_im, rows, cols, k, soft, num_pixels):
+    """Masks `(B, N)` with a linear ramp in field value between ranks `k -+ soft`."""
+    n = num_pixels
+    field = _synthesise(c_re, c_im, rows, cols)
+    values = tf.reshape(field, [tf.shape(k)[0], n])
+    levels = _levels(field, n)
+    hard = tf.cast(_top_k(levels, k, n), tf.float32)
+
+    def value_at_rank(rank):
+        _, position = _kth_largest(levels, rank, n)
+        return tf.gather(values, (n - 1) - position, batch_dims=1)
+
+    upper = value_at_rank(tf.maximum(k - soft, 1))
+    lower = value_at_rank(tf.clip_by_value(k + soft, 1, n))
+    ramp = (values - lower[:, None]) / tf.maximum(upper - lower, 1e-12)[:, None]
+    return tf.where(soft[:, None] > 0, tf.clip_by_value(ramp, 0.0, 1.0), hard)
+
+
+# Field, quantisation, the exact top-k search and the mask fuse into one XLA
+# program: every pass of the search is one fused compare-and-count over the
+# batch.
+_hard_masks_xla = tf.function(_hard_masks, jit_compile=True, reduce_retracing=True, autograph=False)
+_soft_masks_xla = tf.function(_soft_masks, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def fourier_masks(lam, height, width, seed, decay_power=3.0, max_soft=0.0, num_frequencies=12):
@@ -262,25 +307,10 @@ def fourier_masks(lam, height, width, seed, decay_power=3.0, max_soft=0.0, num_f
     scaled = lam * n
     k = tf.cast(tf.where(up, tf.math.ceil(scaled), tf.floor(scaled)), tf.int32)
     k = tf.clip_by_value(k, 0, n)
-    args = _coefficients(batch_size, height, width, seed_field, decay_power, num_frequencies)
+    args = _draws(batch_size, height, width, seed_field, decay_power, num_frequencies)
     if not max_soft:
-        scores = (_synthesise_scores_xla if _fused() else _synthesise_scores)(*args, n)
-        mask = tf.cast(_mask_from_scores(scores, k, height, width), tf.float32)
+        mask = (_hard_masks_xla if _fused() else _hard_masks)(*args, k, n)
     else:
-        field = (_synthesise_xla if _fused() else _synthesise)(*args)
-        scores = _scores(field, n)
         soft = tf.cast(tf.floor(n * tf.minimum(max_soft, tf.minimum(lam, 1.0 - lam))), tf.int32)
-        values = tf.reshape(field, [batch_size, n])
-        upper = _value_at_rank(values, scores, tf.maximum(k - soft, 1), height, width)
-        lower = _value_at_rank(values, scores, tf.clip_by_value(k + soft, 1, n), height, width)
-        ramp = (values - lower[:, None]) / tf.maximum(upper - lower, 1e-12)[:, None]
-        hard = tf.cast(_mask_from_scores(scores, k, height, width), tf.float32)
-        mask = tf.where(soft[:, None] > 0, tf.clip_by_value(ramp, 0.0, 1.0), hard)
+        mask = (_soft_masks_xla if _fused() else _soft_masks)(*args, k, soft, n)
     return tf.reshape(mask, [batch_size, height, width, 1])
-
-
-def _value_at_rank(values, scores, k, height, width):
-    """The field value of the pixel ranked `k` (1 = largest)."""
-    kth = _kth_score(scores, k, height, width)
-    is_kth = scores == kth[:, None]
-    return tf.reduce_max(tf.where(is_kth, values, -1.0), axis=1)

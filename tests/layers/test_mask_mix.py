@@ -189,3 +189,15 @@ def test_two_cells_are_enough():
     plan = MaskMix(seed=0, lam_scope="sample").sample_plan(np.zeros((64, 48, 32, 3), np.float32))
     assert plan.mask.shape == (64, 48, 32, 1)
     assert plan.lam.numpy().min() < 1.0
+
+
+def test_plain_tensorflow_path_gives_the_same_plan():
+    images = np.zeros((4, 32, 32, 3), np.float32)
+    layer = MaskMix(mask_patch_size=8, patch_size=4, lam_scope="sample")
+    fused = layer.sample_plan(images, seed=tf.constant([3, 4])).mask.numpy()
+    kmix.config.set_fused_kernels(False)
+    try:
+        plain = layer.sample_plan(images, seed=tf.constant([3, 4])).mask.numpy()
+    finally:
+        kmix.config.set_fused_kernels(True)
+    np.testing.assert_array_equal(fused, plain)

@@ -79,6 +79,18 @@ def test_plain_tensorflow_path_gives_the_same_paste(interpolation):
     )
 
 
+def test_plain_tensorflow_path_gives_the_same_plan():
+    images = _images((4, 12, 10, 2))
+    layer = ResizeMix(lam_scope="sample")
+    fused = layer.sample_plan(images, seed=tf.constant([5, 6])).mask.numpy()
+    kmix.config.set_fused_kernels(False)
+    try:
+        plain = layer.sample_plan(images, seed=tf.constant([5, 6])).mask.numpy()
+    finally:
+        kmix.config.set_fused_kernels(True)
+    np.testing.assert_array_equal(fused, plain)
+
+
 def test_lam_is_mask_mean_and_one_minus_box_area_and_labels_follow():
     images = _images((8, 20, 24, 2))
     layer = ResizeMix(lam_scope="sample", seed=4)
