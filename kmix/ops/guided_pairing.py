@@ -9,7 +9,13 @@ maps. Static shapes; the greedy walk is one `tf.while_loop` of `B - 2` steps.
 
 import tensorflow as tf
 
+from kmix.config import fused_kernels_enabled
 from kmix.ops.spectral_residual import gaussian_blur
+
+# Static batches of at least this size pair in one XLA kernel.
+XLA_MIN_BATCH = 32
+# Static maps of at least this many pixels (or an unknown batch) scale and mix in XLA kernels.
+XLA_MIN_PIXELS = 1 << 16
 
 
 def normalize_saliency(saliency, blur_size=7, blur_sigma=3.0):
@@ -29,9 +35,25 @@ def normalize_saliency(saliency, blur_size=7, blur_sigma=3.0):
     saliency = tf.cast(saliency, tf.float32)
     if blur_size:
         saliency = gaussian_blur(saliency, blur_size, blur_sigma)
+    return (_sum_to_one_xla if _worth_fusing(saliency) else _sum_to_one)(saliency)
+
+
+def _worth_fusing(maps):
+    """Fused kernels on, and static maps with an unknown or at least `XLA_MIN_PIXELS` pixels."""
+    shape = maps.shape
+    if not fused_kernels_enabled() or shape.rank != 3 or shape[1] is None or shape[2] is None:
+        return False
+    return shape[0] is None or shape.num_elements() >= XLA_MIN_PIXELS
+
+
+def _sum_to_one(saliency):
+    """Each float32 map over its sum; a blank map uniform."""
     total = tf.reduce_sum(saliency, axis=[1, 2], keepdims=True)
     uniform = tf.ones_like(saliency) / tf.cast(tf.shape(saliency)[1] * tf.shape(saliency)[2], tf.float32)
     return tf.where(total > 0, saliency / tf.where(total > 0, total, 1.0), uniform)
+
+
+_sum_to_one_xla = tf.function(_sum_to_one, jit_compile=True, autograph=False)
 
 
 def saliency_distances(saliency):
@@ -63,6 +85,9 @@ def greedy_pairing(distances):
     (first in row-major order on ties), then from `c0` go to the farthest map
     not yet left, and so on; the last map goes back to `r0`. Every row gets a
     partner other than itself (for `B >= 2`) and the partners form one cycle.
+    The walk runs as one small XLA kernel when the fused kernels are on and
+    the batch size is static and at least `XLA_MIN_BATCH` (a `B`-step loop
+    costs little there).
 
     Args:
         distances: float `(B, B)`.
@@ -70,6 +95,14 @@ def greedy_pairing(distances):
     Returns:
         int32 `(B,)`: row `i`'s partner.
     """
+    distances = tf.cast(distances, tf.float32)
+    if fused_kernels_enabled() and distances.shape[0] is not None and distances.shape[0] >= XLA_MIN_BATCH:
+        return _greedy_pairing_xla(distances)
+    return _greedy_pairing(distances)
+
+
+def _greedy_pairing(distances):
+    """`greedy_pairing` as plain TensorFlow ops."""
     distances = tf.cast(distances, tf.float32)
     size = tf.shape(distances)[0]
     positions = tf.range(size)
@@ -92,6 +125,10 @@ def greedy_pairing(distances):
     return tf.tensor_scatter_nd_update(index, [[last]], [first_row])
 
 
+# XLA kernels (see `kmix.config.set_fused_kernels`): one pass instead of several.
+_greedy_pairing_xla = tf.function(_greedy_pairing, jit_compile=True, autograph=False)
+
+
 def guided_mask(saliency, index):
     """Each row's own-pixel weight: its normalised saliency over the pair's sum.
 
@@ -107,8 +144,17 @@ def guided_mask(saliency, index):
         float32 `(B, H, W)` in `[0, 1]`.
     """
     saliency = tf.cast(saliency, tf.float32)
+    index = tf.convert_to_tensor(index, tf.int32)
+    return (_ratio_xla if _worth_fusing(saliency) else _ratio)(saliency, index)
+
+
+def _ratio(saliency, index):
+    """`guided_mask` of float32 maps and int32 partners."""
     total = saliency + tf.gather(saliency, index)
     return tf.where(total > 0, saliency / tf.where(total > 0, total, 1.0), 0.5)
+
+
+_ratio_xla = tf.function(_ratio, jit_compile=True, autograph=False)
 
 
 __all__ = ["greedy_pairing", "guided_mask", "normalize_saliency", "saliency_distances"]

@@ -6,11 +6,19 @@ A restatement, batched and XLA-compilable, of the official GuidedMixup
 a resize to 128 x 128 when the height exceeds 128, `torch.fft.fft2`, a 3 x 3
 box filter of the log amplitude with replicated borders, the inverse FFT's
 modulus, torchvision's 7 x 7 Gaussian blur (sigma 3, reflected borders), and
-the resize back. The filters are written as matrices applied on both image
-axes (two matmuls, no convolution), so they run in either data format.
+the resize back. The filters and resizes act on `(B, H, W)` maps, so they
+run in either data format: small maps (at most `DENSE_MAX_SIDE`) and
+dynamic sizes by matrices on both axes, larger static maps by banded forms
+(two 1-D convolutions, or shifted reads), the resizes by the band of TF's
+own antialiased weights (XLA-compilable, unlike `tf.image.resize`'s).
 """
 
+import functools
+
+import numpy as np
 import tensorflow as tf
+
+from kmix.config import fused_kernels_enabled
 
 # torchvision's `rgb_to_grayscale` weights (ITU-R 601-2 luma).
 LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -18,6 +26,10 @@ LUMA_WEIGHTS = (0.2989, 0.587, 0.114)
 MAX_SIDE = 128
 # The official `SpectralResidual`'s epsilon under the amplitude's square root.
 AMPLITUDE_EPS = 1e-10
+# Batches of at least this many values (or of unknown size) run as one XLA kernel.
+XLA_MIN_PIXELS = 1 << 16
+# Maps up to this side are filtered by dense matrices (faster there than convolutions).
+DENSE_MAX_SIDE = 64
 
 
 def to_grayscale(images, channels_first=False):
@@ -77,6 +89,45 @@ def filter_matrix(size, weights, mode):
     return tf.einsum("nkm,bk->bnm", one_hot, weights)
 
 
+def _filter_taps(size, k, mode):
+    """Static int32 `(size, k)`: the source index of each tap (numpy restatement of `_padded_index`)."""
+    position = np.arange(size)[:, None] + (np.arange(k) - (k - 1) // 2)[None, :]
+    if mode == "replicate":
+        return np.clip(position, 0, size - 1).astype(np.int32)
+    period = max(2 * (size - 1), 1)
+    folded = np.mod(position, period)
+    return (np.where(folded < size, folded, period - folded) * int(size > 1)).astype(np.int32)
+
+
+def _apply_taps(maps, taps, tap_weights, axis):
+    """`sum_t tap_weights[t] * maps[taps[:, t]]` along `axis` of `(B, H, W)` maps: a banded filter.
+
+    `taps`: static int `(n, T)` source indices; `tap_weights[t]` broadcasts
+    against the output. `T` static gathers (or the maps themselves), no dense
+    matrix: `T` multiply-adds per pixel.
+    """
+    total = None
+    for t in range(taps.shape[1]):
+        column = taps[:, t]
+        same = column.shape[0] == maps.shape[axis] and np.array_equal(column, np.arange(column.shape[0]))
+        term = (maps if same else tf.gather(maps, column, axis=axis)) * tap_weights[t]
+        total = term if total is None else total + term
+    return total
+
+
+def _pad_borders(maps, pad, mode):
+    """`(B, H, W)` maps padded by `pad` on both axes: torch's `reflect` (no edge repeat) or `replicate`."""
+    if mode == "reflect":
+        return tf.pad(maps, [[0, 0], [pad, pad], [pad, pad]], "REFLECT")
+    if pad <= 1:  # one replicated pixel is the symmetric padding
+        return tf.pad(maps, [[0, 0], [pad, pad], [pad, pad]], "SYMMETRIC")
+    for axis in (1, 2):
+        first = tf.gather(maps, [0], axis=axis)
+        last = tf.gather(maps, [maps.shape[axis] - 1], axis=axis)
+        maps = tf.concat([tf.repeat(first, pad, axis=axis), maps, tf.repeat(last, pad, axis=axis)], axis=axis)
+    return maps
+
+
 def apply_separable(maps, weights, mode):
     """Filters `(B, H, W)` maps with the same 1-D kernel along both axes.
 
@@ -88,6 +139,23 @@ def apply_separable(maps, weights, mode):
     Returns:
         float32 `(B, H, W)`.
     """
+    weights = tf.convert_to_tensor(weights, tf.float32)
+    if maps.shape[1] is not None and maps.shape[2] is not None and max(maps.shape[1:]) > DENSE_MAX_SIDE:
+        # Large static maps: banded forms (small maps: the dense matrices below).
+        k = weights.shape[-1]
+        pad = (k - 1) // 2
+        if weights.shape.rank == 1 and (mode == "replicate" or pad < min(maps.shape[1:])):
+            # One kernel: padded borders and two 1-D convolutions.
+            padded = _pad_borders(maps, pad, mode)[..., None]
+            padded = tf.nn.conv2d(padded, tf.reshape(weights, [k, 1, 1, 1]), 1, "VALID")
+            return tf.nn.conv2d(padded, tf.reshape(weights, [1, k, 1, 1]), 1, "VALID")[..., 0]
+        # One kernel per row: `k` shifted reads per axis.
+        if weights.shape.rank == 1:
+            tap_weights = [weights[t] for t in range(k)]
+        else:
+            tap_weights = [tf.reshape(weights[:, t], [-1, 1, 1]) for t in range(k)]
+        maps = _apply_taps(maps, _filter_taps(maps.shape[1], k, mode), tap_weights, 1)
+        return _apply_taps(maps, _filter_taps(maps.shape[2], k, mode), tap_weights, 2)
     shape = tf.shape(maps)
     height = maps.shape[1] if maps.shape[1] is not None else shape[1]
     width = maps.shape[2] if maps.shape[2] is not None else shape[2]
@@ -129,9 +197,40 @@ def gaussian_blur(maps, kernel_size, sigma):
     return apply_separable(tf.cast(maps, tf.float32), gaussian_weights(kernel_size, sigma), "reflect")
 
 
+@functools.lru_cache(maxsize=None)
+def _resize_taps(size_in, size_out):
+    """The band of TF's antialiased bilinear resize of one axis: int32 `(out, T)` sources, float32 weights.
+
+    Read off `tf.image.resize` of the identity (run eagerly, once per size
+    pair), so the weights are TF's own.
+    """
+    with tf.init_scope():
+        eye = tf.eye(size_in)[None, :, :, None]
+        matrix = tf.image.resize(eye, (size_out, size_in), method="bilinear", antialias=True)[0, :, :, 0].numpy()
+    nonzero = matrix != 0
+    start = np.argmax(nonzero, axis=1)
+    last = size_in - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    count = int(max(1, (last - start + 1).max()))
+    position = start[:, None] + np.arange(count)[None, :]
+    taps = np.minimum(position, size_in - 1).astype(np.int32)
+    weights = np.where(position < size_in, np.take_along_axis(matrix, taps, axis=1), 0.0)
+    return taps, weights.astype(np.float32)
+
+
 def _resize(maps, size):
-    """Bilinear resize of `(B, H, W)` maps (half-pixel centres, antialiased when shrinking, as torchvision)."""
-    return tf.image.resize(maps[..., None], size, method="bilinear", antialias=True)[..., 0]
+    """Bilinear resize of `(B, H, W)` maps (half-pixel centres, antialiased when shrinking, as torchvision).
+
+    Static sizes: the same weights as `tf.image.resize` applied as banded
+    filters per axis (XLA-compilable; `tf.image.resize`'s antialiased kernel
+    is not).
+    """
+    static = all(isinstance(n, int) for n in (*maps.shape[1:], *size))
+    if not static:
+        return tf.image.resize(maps[..., None], size, method="bilinear", antialias=True)[..., 0]
+    taps, weights = _resize_taps(maps.shape[1], size[0])
+    maps = _apply_taps(maps, taps, [w[None, :, None] for w in weights.T], 1)
+    taps, weights = _resize_taps(maps.shape[2], size[1])
+    return _apply_taps(maps, taps, [w[None, None, :] for w in weights.T], 2)
 
 
 def spectral_residual_saliency(images, channels_first=False, blur_size=7, blur_sigma=3.0):
@@ -164,41 +263,81 @@ def spectral_residual_saliency(images, channels_first=False, blur_size=7, blur_s
     print(kmix.ops.spectral_residual_saliency(images).shape)  # (2, 16, 20)
     ```
     """
+    images = tf.convert_to_tensor(images)
+    fused = fused_kernels_enabled() and worth_fusing(images.shape)
+    height, width = (images.shape[2], images.shape[3]) if channels_first else (images.shape[1], images.shape[2])
+    if isinstance(height, int) and isinstance(width, int):
+        if height <= MAX_SIDE:
+            # Small maps (dense-matrix filters) fuse into one XLA kernel.
+            small = fused and max(height, width) <= DENSE_MAX_SIDE
+            return (_gray_saliency_xla if small else _gray_saliency)(images, channels_first, blur_size, blur_sigma)
+        # Static and large: the grayscale and both resizes as XLA kernels, the
+        # FFTs and the (convolution) filters as plain ops.
+        small = (_small_gray_xla if fused else _small_gray)(images, channels_first)
+        saliency = _saliency_of(small, blur_size, blur_sigma)
+        return (_resize_xla if fused else _resize)(saliency, (height, width))
     gray = to_grayscale(images, channels_first)
     shape = tf.shape(gray)
     height = gray.shape[1] if gray.shape[1] is not None else shape[1]
     width = gray.shape[2] if gray.shape[2] is not None else shape[2]
 
-    def saliency_of(maps):
-        spectrum = tf.signal.fft2d(tf.complex(maps, tf.zeros_like(maps)))
-        re, im = tf.math.real(spectrum), tf.math.imag(spectrum)
-        amplitude = tf.sqrt(re * re + im * im + AMPLITUDE_EPS)
-        log_amplitude = tf.math.log(amplitude)
-        box = tf.fill([3], 1.0 / 3.0)
-        residual = tf.exp(log_amplitude - apply_separable(log_amplitude, box, "replicate"))
-        scale = residual / amplitude
-        inverse = tf.signal.ifft2d(tf.complex(re * scale, im * scale))
-        re, im = tf.math.real(inverse), tf.math.imag(inverse)
-        saliency = tf.sqrt(re * re + im * im)
-        if blur_size:
-            saliency = gaussian_blur(saliency, blur_size, blur_sigma)
-        return saliency
-
-    def at_most_128():
-        return saliency_of(gray)
-
     def resized():
-        small = saliency_of(_resize(gray, (MAX_SIDE, MAX_SIDE)))
+        small = _saliency_of(_resize(gray, (MAX_SIDE, MAX_SIDE)), blur_size, blur_sigma)
         return _resize(small, tf.stack([height, width]) if tf.is_tensor(height) or tf.is_tensor(width)
                        else (height, width))
 
     if isinstance(height, int):
-        return resized() if height > MAX_SIDE else at_most_128()
-    return tf.cond(height > MAX_SIDE, resized, at_most_128)
+        return resized() if height > MAX_SIDE else _saliency_of(gray, blur_size, blur_sigma)
+    return tf.cond(height > MAX_SIDE, resized, lambda: _saliency_of(gray, blur_size, blur_sigma))
+
+
+def worth_fusing(shape):
+    """Static image sizes, and a batch of unknown size or of at least `XLA_MIN_PIXELS` values."""
+    if shape.rank is None or any(n is None for n in shape[1:]):
+        return False
+    return shape[0] is None or shape.num_elements() >= XLA_MIN_PIXELS
+
+
+def _saliency_of(maps, blur_size, blur_sigma):
+    """The spectral residual of grayscale `(B, h, w)` maps, blurred, at their own size."""
+    spectrum = tf.signal.fft2d(tf.complex(maps, tf.zeros_like(maps)))
+    re, im = tf.math.real(spectrum), tf.math.imag(spectrum)
+    amplitude = tf.sqrt(re * re + im * im + AMPLITUDE_EPS)
+    log_amplitude = tf.math.log(amplitude)
+    box = tf.fill([3], 1.0 / 3.0)
+    residual = tf.exp(log_amplitude - apply_separable(log_amplitude, box, "replicate"))
+    scale = residual / amplitude
+    inverse = tf.signal.ifft2d(tf.complex(re * scale, im * scale))
+    re, im = tf.math.real(inverse), tf.math.imag(inverse)
+    saliency = tf.sqrt(re * re + im * im)
+    if blur_size:
+        saliency = gaussian_blur(saliency, blur_size, blur_sigma)
+    return saliency
+
+
+def _gray_saliency(images, channels_first, blur_size, blur_sigma):
+    """`spectral_residual_saliency` of images of at most `MAX_SIDE` rows."""
+    return _saliency_of(to_grayscale(images, channels_first), blur_size, blur_sigma)
+
+
+def _small_gray(images, channels_first):
+    """The grayscale of static-size images resized to `MAX_SIDE x MAX_SIDE`."""
+    return _resize(to_grayscale(images, channels_first), (MAX_SIDE, MAX_SIDE))
+
+
+# XLA kernels (see `kmix.config.set_fused_kernels`) for large batches: the
+# grayscale and resizes fuse into a few passes (banded gathers); the FFTs and
+# the convolutions of larger maps run faster as plain TensorFlow ops (XLA
+# recomputes a convolution's input per tap), those of small maps (dense
+# matrices) in one kernel.
+_gray_saliency_xla = tf.function(_gray_saliency, jit_compile=True, autograph=False)
+_small_gray_xla = tf.function(_small_gray, jit_compile=True, autograph=False)
+_resize_xla = tf.function(_resize, jit_compile=True, autograph=False)
 
 
 __all__ = [
     "apply_separable",
+    "worth_fusing",
     "filter_matrix",
     "gaussian_blur",
     "gaussian_weights",

@@ -101,3 +101,19 @@ def test_errors():
         fine_grained_saliency(np.zeros((1, 1, 8, 3), np.float32))
     with pytest.raises(ValueError, match=r"Received: images.shape=\(8, 8, 3\)"):
         fine_grained_saliency(np.zeros((8, 8, 3), np.float32))
+
+
+@pytest.mark.parametrize("pixels", ["float32", "uint8"])
+def test_the_fused_xla_kernel_equals_opencvs(pixels):
+    # Large batches run as one XLA kernel: byte for byte the same maps.
+    from kmix.ops import fine_grained_saliency as fgs
+
+    case = next(c for c in DATA["detector"] if c["pixels"] == pixels)
+    images = vectors.array(case["images_uint8"], np.uint8)
+    if pixels == "float32":
+        norm = DATA["normalize"]
+        images = REF.normalise(images, norm["mean"], norm["std"]).transpose(0, 2, 3, 1)
+    images = images.astype(np.float32)
+    areas = fgs._window_areas(*images.shape[1:3])
+    maps = fgs._maps_xla(images, areas, pixels).numpy()
+    np.testing.assert_array_equal(np.round(maps * 255).astype(np.uint8), vectors.array(case["maps_uint8"]))

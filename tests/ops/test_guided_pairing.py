@@ -72,3 +72,12 @@ def test_blank_maps_where_the_official_divides_by_zero():
     sparse[0, 0, 0] = 1.0
     mask = gp.guided_mask(sparse, [1, 0]).numpy()
     assert mask[0, 0, 0] == 1.0 and mask[1, 0, 0] == 0.0 and mask[0, 1, 1] == 0.5
+
+
+def test_the_xla_walk_equals_the_plain_one():
+    # Batches of at least XLA_MIN_BATCH pair in one XLA kernel: the same cycle.
+    distances = np.random.default_rng(4).random((gp.XLA_MIN_BATCH, gp.XLA_MIN_BATCH)).astype(np.float32)
+    distances[3, 5] = distances[7, 2] = distances.max()  # a tie: the first in row-major order wins
+    got = gp.greedy_pairing(distances).numpy()
+    np.testing.assert_array_equal(got, gp._greedy_pairing(distances).numpy())
+    assert got[3] == 5

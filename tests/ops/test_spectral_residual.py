@@ -61,3 +61,46 @@ def test_grayscale_and_blur_filters():
     # Maps smaller than the kernel (torch refuses them) fold the reflection again.
     small = sr.gaussian_blur(np.ones((1, 2, 3), np.float32), 7, 3.0).numpy()
     np.testing.assert_allclose(small, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_banded_filters_of_large_maps_equal_the_matrices(mode):
+    # Maps larger than DENSE_MAX_SIDE are filtered by convolutions (one kernel)
+    # or shifted reads (one kernel per row): the matrix products' values.
+    maps = np.random.default_rng(1).random((2, sr.DENSE_MAX_SIDE + 6, sr.DENSE_MAX_SIDE + 2)).astype(np.float32)
+    for weights in (sr.gaussian_weights(5, 1.5), sr.gaussian_weights(5, np.array([0.8, 2.0], np.float32))):
+        rows = sr.filter_matrix(maps.shape[1], weights, mode).numpy()
+        cols = sr.filter_matrix(maps.shape[2], weights, mode).numpy()
+        if rows.ndim == 2:
+            expected = np.einsum("hi,biw,vw->bhv", rows, maps, cols)
+        else:
+            expected = np.einsum("bhi,biw,bvw->bhv", rows, maps, cols)
+        np.testing.assert_allclose(sr.apply_separable(maps, weights, mode).numpy(), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_banded_resize_equals_tf_image_resize():
+    import tensorflow as tf
+
+    maps = np.random.default_rng(2).random((2, 150, 131)).astype(np.float32)
+    for size in ((128, 128), (160, 140)):
+        expected = tf.image.resize(maps[..., None], size, method="bilinear", antialias=True)[..., 0].numpy()
+        np.testing.assert_allclose(sr._resize(tf.constant(maps), size).numpy(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_resized_maps_compile_under_xla():
+    # Images over 128 px go through the resizes: static banded forms, which XLA
+    # compiles (tf.image.resize's antialiased kernel has no XLA form).
+    import tensorflow as tf
+
+    images = np.random.default_rng(6).random((1, 136, 130, 3)).astype(np.float32)
+    compiled = tf.function(sr.spectral_residual_saliency, jit_compile=True)(tf.constant(images)).numpy()
+    np.testing.assert_allclose(compiled, sr.spectral_residual_saliency(images).numpy(), rtol=1e-4, atol=1e-9)
+
+
+def test_the_fused_kernel_of_small_images_equals_the_official_maps():
+    # Large batches of small images run as one XLA kernel.
+    case = next(c for c in DATA["cases"] if c["name"] != "resized")
+    images = official_images(case).transpose(0, 2, 3, 1)
+    got = sr._gray_saliency_xla(images, False, 7, 3.0).numpy()
+    stride = case["stride"] or 1
+    np.testing.assert_allclose(got[:, ::stride, ::stride], vectors.array(case["saliency"]), rtol=2e-5, atol=1e-9)
