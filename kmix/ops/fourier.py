@@ -18,9 +18,13 @@ Deliberate differences, all for speed (see `FMix`'s docstring):
 - The exact top `k` is taken on integer scores: the field quantised to
   `31 - ceil(log2(N))` bits (15 bits up to 256x256 images) and, below that,
   the raster position, so pixels that tie on the quantised field are taken in
-  raster order. The mask always has exactly `k` ones. The `k`-th score is
-  built bit by bit, one fused compare-and-count pass over the batch per bit
-  (25 passes at 32x32), all in one XLA program with the field synthesis.
+  raster order. The mask always has exactly `k` ones. The `k`-th level is
+  found by 10 compare-and-count passes over the int16 levels (two thresholds
+  a pass, both counts packed in one int32 sum; one threshold a pass from
+  2**16 pixels on), the tie position by one pass counting the tied pixels of
+  every image row; all in one XLA program with the field synthesis. XLA on
+  CPU materialises the operand of every reduction, so the counts and the
+  field's min and max first fold up to 32 row slices elementwise.
 """
 
 import math
@@ -81,9 +85,33 @@ def _synthesise(c_re, c_im, rows, cols):
     u = tf.matmul(rows, tf.reshape(coefficients, [tf.shape(rows)[1], -1]))  # (2H, B * Kx)
     u = tf.transpose(tf.reshape(u, [2, height, -1, kx]), [2, 1, 0, 3])  # (B, H, 2, Kx)
     field = tf.reshape(tf.matmul(tf.reshape(u, [-1, 2 * kx]), cols), [-1, height, width])
-    low = tf.reduce_min(field, axis=[1, 2], keepdims=True)
-    high = tf.reduce_max(field, axis=[1, 2], keepdims=True)
+    low, high = _row_extremes(field)
     return (field - low) / tf.maximum(high - low, 1e-12)
+
+
+def _row_extremes(field):
+    """Min and max `(B, 1, 1)` of each field `(B, H, W)`.
+
+    Each row of `N` values is cut into `R <= 32` slices folded by elementwise
+    min and max first (one fused loop reading the field once under XLA), then
+    the `(B, N / R)` remainders reduced: faster on CPU than two full
+    reductions, and the same values.
+    """
+    height, width = field.shape[1], field.shape[2]
+    if height is None or width is None:  # a relaxed retrace
+        return (
+            tf.reduce_min(field, axis=[1, 2], keepdims=True),
+            tf.reduce_max(field, axis=[1, 2], keepdims=True),
+        )
+    r = _slice_count(height * width)
+    blocks = tf.reshape(field, [-1, r, height * width // r])
+    low = high = blocks[:, 0]
+    for j in range(1, r):
+        low, high = tf.minimum(low, blocks[:, j]), tf.maximum(high, blocks[:, j])
+    return (
+        tf.reduce_min(low, axis=1)[:, None, None],
+        tf.reduce_max(high, axis=1)[:, None, None],
+    )
 
 
 # The matrix products and the normalisation fuse under XLA.
@@ -174,45 +202,138 @@ def _search_bits(count_at_least, k, num_bits, dtype):
     return found
 
 
-def _kth_largest(levels, k, num_pixels):
+def _ternary_passes(num_values):
+    """The fixed number of passes `_search_levels_packed` needs for `num_values` levels."""
+    passes, d = 0, num_values
+    while d > 1:
+        t1, t2 = (d + 1) // 3, (2 * d + 1) // 3
+        d = max(t1, t2 - t1, d - t2)
+        passes += 1
+    return passes
+
+
+def _slice_count(num_pixels):
+    """The largest divisor of `num_pixels` up to 32: rows summed by elementwise adds."""
+    return max(r for r in range(1, 33) if num_pixels % r == 0)
+
+
+def _row_sum(levels, contribution):
+    """`sum(contribution(levels), axis=1)` of int16 `(B, N)` levels, as int32 `(B,)`.
+
+    XLA on CPU materialises the operand of a reduction at full size (int32,
+    twice the int16 levels); the row is cut into `R <= 32` slices added
+    elementwise first (one fused loop reading the levels once), so only a
+    `(B, N / R)` array is reduced.
+    """
+    num_pixels = levels.shape[1]
+    r = _slice_count(num_pixels)
+    blocks = tf.reshape(levels, [-1, r, num_pixels // r])
+    total = contribution(blocks[:, 0])
+    for j in range(1, r):
+        total = total + contribution(blocks[:, j])
+    return tf.reduce_sum(total, axis=1)
+
+
+def _search_levels_packed(levels, k, value_bits):
+    """The `k`-th largest level and the count above it, two thresholds a pass.
+
+    Keeps `lo < hi` with `count(levels >= lo) >= k > count(levels >= hi)` and
+    cuts the interval in three per pass: both counts come from one int32
+    sum, `1` per element at or above the lower threshold plus `2**16` per
+    element at or above the upper one (exact while `N < 2**16`; the 32-bit
+    sum may wrap, the two 16-bit halves do not). 10 passes for 15-bit levels
+    instead of 15 single-threshold ones, in a `tf.while_loop` so that the
+    int16 levels are computed once and read by every pass.
+    """
+    batch = tf.shape(k)[:1]
+
+    def body(i, lo, hi, count_hi, levels):
+        d = hi - lo
+        t1 = lo + (d + 1) // 3
+        t2 = lo + (2 * d + 1) // 3
+        low, high = tf.cast(t1, levels.dtype)[:, None], tf.cast(t2, levels.dtype)[:, None]
+        packed = _row_sum(
+            levels, lambda x: tf.where(x >= high, 65537, tf.where(x >= low, 1, 0))
+        )
+        c1 = tf.bitwise.bitwise_and(packed, 65535)
+        c2 = tf.bitwise.bitwise_and(tf.bitwise.right_shift(packed, 16), 65535)
+        up2, up1 = c2 >= k, c1 >= k
+        return (
+            i + 1,
+            tf.where(up2, t2, tf.where(up1, t1, lo)),
+            tf.where(up2, hi, tf.where(up1, t2, t1)),
+            tf.where(up2, count_hi, tf.where(up1, c2, c1)),
+            levels,
+        )
+
+    passes = _ternary_passes(2**value_bits)
+    start = (
+        tf.constant(0),
+        tf.zeros(batch, tf.int32),
+        tf.fill(batch, 2**value_bits),
+        tf.zeros(batch, tf.int32),
+        levels,
+    )
+    _, lo, _, count_hi, levels = tf.while_loop(
+        lambda i, *_: i < passes, body, start, maximum_iterations=passes
+    )
+    return tf.cast(lo, levels.dtype), count_hi, levels
+
+
+def _kth_largest(levels, k, height, width):
     """The pixel of rank `k` (1 = largest) by level, ties in raster order, per row.
 
     The order is that of the unique scores `level * 2**position_bits + (N - 1
-    - index)`. First the `k`-th largest level `L` (one pass per level bit over
-    the int16 levels), then among the pixels at level `L` the
-    `k - count(level > L)`-th in raster order (one pass per index bit, the
-    index generated, not read). The result is exact.
+    - index)`. First the `k`-th largest level `L` (a fixed number of
+    compare-and-count passes over the int16 levels), then among the pixels at
+    level `L` the `r = k - count(level > L)`-th in raster order: one pass counts
+    the tied pixels of every image row, a cumulative sum over the `H` row
+    counts finds the image row holding it, and a cumulative sum over that one
+    row its column. The result is exact.
 
     Args:
-        levels: int16 `(B, N)` from `_levels`.
+        levels: int16 `(B, N)` from `_levels`, `N = height * width`.
         k: int32 `(B,)` in `[1, N]`.
-        num_pixels: Python int `N`.
+        height, width: Python ints.
 
     Returns:
-        `(level, position)`: `L` (the levels' dtype) and int32 `(B,)`
-        `N - 1 - index` of the pixel of rank `k`.
+        `(level, position, levels)`: `L` (the levels' dtype), int32 `(B,)`
+        `N - 1 - index` of the pixel of rank `k`, and the levels again (as
+        they leave the search loop: later passes then read the int16 levels
+        instead of recomputing them from the float field).
     """
-    value_bits, position_bits = _score_bits(num_pixels)
+    num_pixels = height * width
+    value_bits, _ = _score_bits(num_pixels)
     k = tf.cast(k, tf.int32)
+    if num_pixels < 2**16:
+        level, above, levels = _search_levels_packed(levels, k, value_bits)
+    else:
+        def count_levels(threshold):
+            return tf.reduce_sum(tf.cast(levels >= threshold[:, None], tf.int32), axis=1)
 
-    def count_levels(threshold):
-        return tf.reduce_sum(tf.cast(levels >= threshold[:, None], tf.int32), axis=1)
+        level = _search_bits(count_levels, k, value_bits, levels.dtype)
+        above = tf.reduce_sum(tf.cast(levels > level[:, None], tf.int32), axis=1)
+    rank_in_tie = k - above  # in [1, count(level == L)]
+    tied = tf.reshape(levels, [-1, height, width]) == level[:, None, None]
+    level_per_row = tf.repeat(level, height)[:, None]
+    row_counts = _row_sum(
+        tf.reshape(levels, [-1, width]), lambda x: tf.cast(x == level_per_row, tf.int32)
+    )
+    row_counts = tf.reshape(row_counts, [-1, height])  # (B, H)
+    before_row = tf.cumsum(row_counts, axis=1) < rank_in_tie[:, None]
+    row = tf.reduce_sum(tf.cast(before_row, tf.int32), axis=1)
+    rank_in_row = rank_in_tie - tf.reduce_sum(tf.where(before_row, row_counts, 0), axis=1)
+    in_row = tf.cast(tf.gather(tied, row, axis=1, batch_dims=1), tf.int32)  # (B, W)
+    column = tf.reduce_sum(
+        tf.cast(tf.cumsum(in_row, axis=1) < rank_in_row[:, None], tf.int32), axis=1
+    )
+    return level, (num_pixels - 1) - (row * width + column), levels
 
-    level = _search_bits(count_levels, k, value_bits, levels.dtype)
-    tied = levels == level[:, None]
-    rank_in_tie = k - tf.reduce_sum(tf.cast(levels > level[:, None], tf.int32), axis=1)
-    position = (num_pixels - 1) - tf.range(num_pixels, dtype=tf.int32)
 
-    def count_positions(threshold):
-        at_least = tied & (position[None, :] >= threshold[:, None])
-        return tf.reduce_sum(tf.cast(at_least, tf.int32), axis=1)
-
-    return level, _search_bits(count_positions, rank_in_tie, position_bits, tf.int32)
-
-
-def _top_k(levels, k, num_pixels):
+def _top_k(levels, k, height, width):
     """Bool `(B, N)`: exactly `k[b]` pixels of the largest levels, ties in raster order."""
-    level, position = _kth_largest(levels, tf.maximum(k, 1), num_pixels)
+    num_pixels = height * width
+    level, position, levels = _kth_largest(levels, tf.maximum(k, 1), height, width)
     pixel = (num_pixels - 1) - tf.range(num_pixels, dtype=tf.int32)
     above = (levels > level[:, None]) | (
         (levels == level[:, None]) & (pixel[None, :] >= position[:, None])
@@ -233,26 +354,27 @@ def top_k_mask(values, k):
     Returns:
         bool tensor `(B, H * W)` with exactly `k[b]` True values per row.
     """
-    n = values.shape[1] * values.shape[2]
-    return _top_k(_levels(values, n), k, n)
+    height, width = values.shape[1], values.shape[2]
+    n = height * width
+    return _top_k(_levels(values, n), k, height, width)
 
 
-def _hard_masks(c_re, c_im, rows, cols, k, num_pixels):
+def _hard_masks(c_re, c_im, rows, cols, k, height, width):
     """Binary masks `(B, N)` from the coefficients: field, levels, exact top `k`."""
-    levels = _levels(_synthesise(c_re, c_im, rows, cols), num_pixels)
-    return tf.cast(_top_k(levels, k, num_pixels), tf.float32)
+    levels = _levels(_synthesise(c_re, c_im, rows, cols), height * width)
+    return tf.cast(_top_k(levels, k, height, width), tf.float32)
 
 
-def _soft_masks(c_re, c_im, rows, cols, k, soft, num_pixels):
+def _soft_masks(c_re, c_im, rows, cols, k, soft, height, width):
     """Masks `(B, N)` with a linear ramp in field value between ranks `k -+ soft`."""
-    n = num_pixels
+    n = height * width
     field = _synthesise(c_re, c_im, rows, cols)
     values = tf.reshape(field, [tf.shape(k)[0], n])
     levels = _levels(field, n)
-    hard = tf.cast(_top_k(levels, k, n), tf.float32)
+    hard = tf.cast(_top_k(levels, k, height, width), tf.float32)
 
     def value_at_rank(rank):
-        _, position = _kth_largest(levels, rank, n)
+        _, position, _ = _kth_largest(levels, rank, height, width)
         return tf.gather(values, (n - 1) - position, batch_dims=1)
 
     upper = value_at_rank(tf.maximum(k - soft, 1))
@@ -309,8 +431,8 @@ def fourier_masks(lam, height, width, seed, decay_power=3.0, max_soft=0.0, num_f
     k = tf.clip_by_value(k, 0, n)
     args = _draws(batch_size, height, width, seed_field, decay_power, num_frequencies)
     if not max_soft:
-        mask = (_hard_masks_xla if _fused() else _hard_masks)(*args, k, n)
+        mask = (_hard_masks_xla if _fused() else _hard_masks)(*args, k, height, width)
     else:
         soft = tf.cast(tf.floor(n * tf.minimum(max_soft, tf.minimum(lam, 1.0 - lam))), tf.int32)
-        mask = (_soft_masks_xla if _fused() else _soft_masks)(*args, k, soft, n)
+        mask = (_soft_masks_xla if _fused() else _soft_masks)(*args, k, soft, height, width)
     return tf.reshape(mask, [batch_size, height, width, 1])

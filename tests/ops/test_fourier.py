@@ -92,6 +92,27 @@ def test_top_k_mask_is_the_score_order_eagerly_and_under_xla():
     np.testing.assert_array_equal(xla(tf.constant(values), tf.constant(k)).numpy(), expected)
 
 
+
+def test_top_k_mask_above_two_to_the_sixteen_pixels_counts_one_threshold_a_pass():
+    # N >= 2**16: the packed two-threshold counts could overflow, the search
+    # falls back to one threshold a pass; the same score order.
+    rng = np.random.default_rng(2)
+    values = np.round(rng.random((2, 256, 256)) * 300).astype(np.float32) / 300
+    k = np.array([1000, 40000], np.int32)
+    expected = _score_order_masks(values, k)
+    np.testing.assert_array_equal(fourier.top_k_mask(values, k).numpy(), expected)
+
+
+def test_ternary_search_passes_cover_every_level():
+    # After the fixed number of passes the interval [lo, hi) holds one level.
+    for bits in range(1, 16):
+        d = 2**bits
+        for _ in range(fourier._ternary_passes(2**bits)):
+            t1, t2 = (d + 1) // 3, (2 * d + 1) // 3
+            d = max(t1, t2 - t1, d - t2)
+        assert d == 1, bits
+    assert fourier._ternary_passes(2**15) == 10
+
 def test_box_muller_coefficients_are_independent_standard_normals():
     uniforms = tf.random.stateless_uniform([2, 100, 200, 1], [4, 5])
     re, im = (c.numpy().ravel() for c in fourier._gaussian_coefficients(uniforms, 1.0))
