@@ -338,6 +338,10 @@ class BaseMixLayer(keras.layers.Layer):
         images = self.check_inputs(images)
         batch_size, height, width = self.image_dims(images)
         self.check_image_size(height, width)
+        return self._sample_from_images(images, batch_size, height, width, seed, labels)
+
+    def _sample_from_images(self, images, batch_size, height, width, seed=None, labels=None):
+        """The plan of checked images; a mixer that draws from them (`needs_images`) overrides it."""
         return self._sample(batch_size, height, width, seed, labels=labels)
 
     # ------------------------------------------------------------------

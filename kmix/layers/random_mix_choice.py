@@ -273,17 +273,8 @@ class RandomMixChoice(BaseMixLayer):
                 index = tf.where(choice == k, tf.cast(member_index[k], index.dtype), index)
         return self._finalize_plan(index, mask, batch_size, choice=choice)
 
-    def sample_plan(self, images, seed=None, labels=None):
-        """Draws the plan of a batch (members that read the images get them).
-
-        Args:
-            images: tensor `(B, H, W, C)` (channels-first per `data_format`).
-            seed: optional int or `(2,)` seed tensor.
-            labels: the labels, for a partner sampler that reads them.
-        """
-        images = self.check_inputs(images)
-        batch_size, height, width = self.image_dims(images)
-        self.check_image_size(height, width)
+    def _sample_from_images(self, images, batch_size, height, width, seed=None, labels=None):
+        # Members that read the images get them.
         return self._sample(batch_size, height, width, seed, labels=labels, images=images)
 
     def _extra_inputs(self, inputs, height, width):

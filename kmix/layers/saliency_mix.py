@@ -129,7 +129,7 @@ class SaliencyMix(BaseMixLayer):
         ratio = tf.sqrt(tf.maximum(1.0 - tf.cast(lam, tf.float32), 0.0))
         return box_from_side_ratio(ratio, peaks[:, 0], peaks[:, 1], height, width)
 
-    def _plan_from_images(self, images, batch_size, height, width, seed=None, labels=None):
+    def _sample_from_images(self, images, batch_size, height, width, seed=None, labels=None):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, seed_lam = split_seed(seed, 2)
         index = self._partner_index(batch_size, seed_index, labels)
@@ -139,19 +139,6 @@ class SaliencyMix(BaseMixLayer):
         boxes = tf.where(batch_size < 2, tf.zeros_like(boxes), boxes)
         mask = box_mask(boxes, height, width)
         return self._finalize_plan(index, mask, batch_size, boxes=tf.cast(boxes, tf.int32))
-
-    def sample_plan(self, images, seed=None, labels=None):
-        """Draws the plan of a batch: partners, `lam`, and the salient boxes.
-
-        Args:
-            images: tensor `(B, H, W, C)` (channels-first per `data_format`).
-            seed: optional int or `(2,)` seed tensor.
-            labels: the labels, for a partner sampler that reads them.
-        """
-        images = self.check_inputs(images)
-        batch_size, height, width = self.image_dims(images)
-        self.check_image_size(height, width)
-        return self._plan_from_images(images, batch_size, height, width, seed, labels)
 
     def check_image_size(self, height, width):
         if not (isinstance(height, int) and isinstance(width, int)) or height < 2 or width < 2:
@@ -166,7 +153,7 @@ class SaliencyMix(BaseMixLayer):
         return inputs.images
 
     def _sample_for_call(self, batch_size, height, width, extra, labels=None):
-        return self._plan_from_images(extra, batch_size, height, width, labels=labels)
+        return self._sample_from_images(extra, batch_size, height, width, labels=labels)
 
     def get_config(self):
         config = super().get_config()
