@@ -9,6 +9,7 @@ greedy one-cycle pairing as a plain Python loop, and the saliency-ratio masks.
 
 Run:  python guidedmixup_ap_numpy_ref.py   (exits 0 when it reproduces the JSON)
 """
+import importlib.util
 import json
 import os
 import sys
@@ -67,39 +68,17 @@ def input_gradient(case, images, labels):
     return conv3x3_input_grad(d_c, kernel), logits, loss, mean.ravel()
 
 
+# The blur and the greedy pairing are those of the 'sr' re-statement beside this file.
+_spec = importlib.util.spec_from_file_location(
+    "guidedmixup_numpy_ref", os.path.join(os.path.dirname(os.path.abspath(__file__)), "guidedmixup_numpy_ref.py"))
+_SR = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_SR)
+gaussian_kernel = _SR.gaussian_kernel
+greedy = _SR.greedy
+
+
 def filter2d(maps, kernel):  # correlation with a (k, k) kernel, reflected borders
-    r = kernel.shape[0] // 2
-    padded = np.pad(maps, ((0, 0), (r, r), (r, r)), mode="reflect")
-    out = np.zeros_like(maps)
-    h, w = maps.shape[1:]
-    for dy in range(kernel.shape[0]):
-        for dx in range(kernel.shape[1]):
-            out += kernel[dy, dx] * padded[:, dy:dy + h, dx:dx + w]
-    return out
-
-
-def gaussian_kernel(size, sigma):
-    x = np.linspace(-(size - 1) / 2, (size - 1) / 2, size)
-    pdf = np.exp(-0.5 * (x / sigma) ** 2)
-    k = pdf / pdf.sum()
-    return np.outer(k, k)
-
-
-def greedy(distances):
-    d = distances.copy()
-    n = d.shape[0]
-    np.fill_diagonal(d, -np.inf)
-    partner = np.zeros(n, int)
-    first, col = divmod(int(np.argmax(d)), n)
-    partner[first] = col
-    d[:, first] = -np.inf
-    for _ in range(n - 2):
-        row = col
-        col = int(np.argmax(d[row]))
-        partner[row] = col
-        d[:, row] = -np.inf
-    partner[col] = first
-    return partner
+    return _SR.filter2d(maps, kernel, "reflect")
 
 
 def guided_ap(case, images, labels):
