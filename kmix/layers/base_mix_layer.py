@@ -34,6 +34,7 @@ from kmix.ops.validation import check_seed
 from kmix.mix_plan import PLAN_EXTRA_FIELDS
 from kmix.mix_plan import MixPlan
 from kmix.mix_plan import identity_plan
+from kmix.ops.validation import check_one_of
 
 LAM_SCOPES = ("batch", "sample")
 LABEL_MODES = ("classification", "regression")
@@ -133,11 +134,7 @@ class BaseMixLayer(keras.layers.Layer):
             alpha = check_positive(alpha, "alpha")
         num_classes = check_num_classes(num_classes)
         label_smoothing = check_label_smoothing(label_smoothing)
-        if lam_scope not in LAM_SCOPES:
-            raise ValueError(
-                f"`lam_scope` must be one of {LAM_SCOPES}. "
-                f"Received: lam_scope={lam_scope!r}"
-            )
+        check_one_of(lam_scope, "lam_scope", LAM_SCOPES)
         if isinstance(partner, Mapping):
             partner = keras.saving.deserialize_keras_object(partner)
         if isinstance(partner, str) or not callable(getattr(partner, "sample", None)):
@@ -147,10 +144,7 @@ class BaseMixLayer(keras.layers.Layer):
                     "such as kmix.layers.CMixupPartner(...). "
                     f"Received: partner={partner!r}"
                 )
-        if label_mode not in LABEL_MODES:
-            raise ValueError(
-                f"`label_mode` must be one of {LABEL_MODES}. Received: label_mode={label_mode!r}"
-            )
+        check_one_of(label_mode, "label_mode", LABEL_MODES)
         if label_mode == "regression" and (num_classes is not None or label_smoothing):
             raise ValueError(
                 "With label_mode='regression' the targets are mixed linearly: "

@@ -16,6 +16,7 @@ from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_probability
+from kmix.ops.validation import check_one_of
 
 SALIENCY = "saliency"
 SALIENCY_SOURCES = ("spectral_residual", "gradient")
@@ -121,12 +122,8 @@ class GuidedMixup(BaseMixLayer):
 
     def __init__(self, saliency="spectral_residual", pairing="greedy", blur_size=7, blur_sigma=3.0,
                  probability=1.0, alpha=None, **kwargs):
-        if saliency not in SALIENCY_SOURCES:
-            raise ValueError(
-                f"`saliency` must be one of {SALIENCY_SOURCES}. Received: saliency={saliency!r}"
-            )
-        if pairing not in PAIRINGS:
-            raise ValueError(f"`pairing` must be one of {PAIRINGS}. Received: pairing={pairing!r}")
+        check_one_of(saliency, "saliency", SALIENCY_SOURCES)
+        check_one_of(pairing, "pairing", PAIRINGS)
         blur_size = check_int(blur_size, "blur_size", minimum=0)
         if blur_size % 2 == 0 and blur_size != 0:
             raise ValueError(

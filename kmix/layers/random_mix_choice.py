@@ -12,6 +12,7 @@ from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_probability
 from kmix.ops.validation import is_real_scalar
+from kmix.ops.validation import check_one_of
 
 CHOICE_SCOPES = ("batch", "sample")
 
@@ -196,11 +197,7 @@ class RandomMixChoice(BaseMixLayer):
                 "positive sum, every weight finite. Received: "
                 f"weights={weights} for {len(mixers)} mixers"
             )
-        if choice_scope not in CHOICE_SCOPES:
-            raise ValueError(
-                f"`choice_scope` must be one of {CHOICE_SCOPES}. "
-                f"Received: choice_scope={choice_scope!r}"
-            )
+        check_one_of(choice_scope, "choice_scope", CHOICE_SCOPES)
         no_mix_probability = check_probability(no_mix_probability, "no_mix_probability")
         for mixer in mixers:
             # Members apply inside this layer, on its images' layout.

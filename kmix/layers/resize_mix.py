@@ -12,6 +12,7 @@ from kmix.ops.resize import resized_partner
 from kmix.ops.resize import sample_resize_boxes
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import is_real_scalar
+from kmix.ops.validation import check_one_of
 
 
 def _paste_view(images, index, mask, interpolation, data_format):
@@ -148,11 +149,7 @@ class ResizeMix(BaseMixLayer):
             raise TypeError(
                 f"`use_alpha` must be a bool. Received: use_alpha={use_alpha!r}"
             )
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"`interpolation` must be one of {INTERPOLATIONS}. "
-                f"Received: interpolation={interpolation!r}"
-            )
+        check_one_of(interpolation, "interpolation", INTERPOLATIONS)
         super().__init__(alpha=alpha, **kwargs)
         self.scope = scope
         self.use_alpha = use_alpha

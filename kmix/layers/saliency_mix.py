@@ -12,6 +12,7 @@ from kmix.ops.masks import box_from_side_ratio
 from kmix.ops.masks import box_mask
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
+from kmix.ops.validation import check_one_of
 
 SALIENCY_SCOPES = ("batch", "sample")
 
@@ -75,16 +76,8 @@ class SaliencyMix(BaseMixLayer):
     needs_images = True
 
     def __init__(self, alpha=1.0, saliency_scope="batch", saliency_input="rescaled", **kwargs):
-        if saliency_scope not in SALIENCY_SCOPES:
-            raise ValueError(
-                f"`saliency_scope` must be one of {SALIENCY_SCOPES}. "
-                f"Received: saliency_scope={saliency_scope!r}"
-            )
-        if saliency_input not in PIXEL_FORMS:
-            raise ValueError(
-                f"`saliency_input` must be one of {PIXEL_FORMS}. "
-                f"Received: saliency_input={saliency_input!r}"
-            )
+        check_one_of(saliency_scope, "saliency_scope", SALIENCY_SCOPES)
+        check_one_of(saliency_input, "saliency_input", PIXEL_FORMS)
         super().__init__(alpha=alpha, **kwargs)
         self.saliency_scope = saliency_scope
         self.saliency_input = saliency_input

@@ -20,6 +20,7 @@ from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_image_grid
 from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
+from kmix.ops.validation import check_one_of
 
 TEACHER_MAPS = "teacher_maps"
 
@@ -156,10 +157,7 @@ class TokenMix(BaseMixLayer):
         **kwargs,
     ):
         patch_size = check_int(patch_size, "patch_size", minimum=1)
-        if mask_type not in MASK_TYPES:
-            raise ValueError(
-                f"`mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}"
-            )
+        check_one_of(mask_type, "mask_type", MASK_TYPES)
         minimum_tokens = check_int(
             minimum_tokens, "minimum_tokens", minimum=0,
             expected="an int >= 0 (and below the number of tokens)",

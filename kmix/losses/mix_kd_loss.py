@@ -6,6 +6,7 @@ from kmix._export import kmix_export
 from kmix.losses.mixing_loss import MixingLoss
 from kmix.losses.mixing_loss import soft_crossentropy
 from kmix.ops.validation import check_float
+from kmix.ops.validation import check_one_of
 
 MODES = ("mixstd", "hinton")
 
@@ -105,8 +106,7 @@ class MixKDLoss(MixingLoss):
     def __init__(self, gamma=0.1, alpha=0.9, mode="mixstd", temperature=4.0, label_smoothing=0.0,
                  reduction="sum_over_batch_size", name="mix_kd_loss", dtype=None):
         super().__init__(label_smoothing=label_smoothing, reduction=reduction, name=name, dtype=dtype)
-        if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}. Received: mode={mode!r}")
+        check_one_of(mode, "mode", MODES)
         self.gamma = check_float(gamma, "gamma", 0)
         self.alpha = check_float(alpha, "alpha", 0)
         self.mode = mode

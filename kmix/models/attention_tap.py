@@ -6,6 +6,7 @@ import tensorflow as tf
 from kmix._export import kmix_export
 from kmix.models.vit import ATTENTION_KINDS
 from kmix.models.vit import head_mean_float32
+from kmix.ops.validation import check_one_of
 
 _KINDS = {"ViTBackbone": "vit", "DeiTBackbone": "deit"}
 
@@ -101,10 +102,7 @@ class AttentionTap(keras.layers.Layer):
         if isinstance(backbone, dict):
             backbone = keras.saving.deserialize_keras_object(backbone)
         kind = _backbone_kind(backbone)
-        if attention not in ATTENTION_KINDS:
-            raise ValueError(
-                f"`attention` must be one of {ATTENTION_KINDS}. Received: attention={attention!r}"
-            )
+        check_one_of(attention, "attention", ATTENTION_KINDS)
         super().__init__(**kwargs)
         if kind == "deit":
             prefix = 2

@@ -11,6 +11,7 @@ from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_seed
 from kmix.ops.validation import is_integer_scalar
+from kmix.ops.validation import check_one_of
 
 ATTENTION_KINDS = (None, "cls", "all", "patch")
 
@@ -324,10 +325,7 @@ class ViT(MixingMixin, keras.Model):
             ValueError: `attention` is not one of the above, or the images do
                 not have the model's size.
         """
-        if attention not in ATTENTION_KINDS:
-            raise ValueError(
-                f"`attention` must be one of {ATTENTION_KINDS}. Received: attention={attention!r}"
-            )
+        check_one_of(attention, "attention", ATTENTION_KINDS)
         x = tf.convert_to_tensor(images)
         expected = (
             (self._height, self._width, self.num_channels)

@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmix.config import fused_kernels_enabled
+from kmix.ops.validation import check_one_of
 
 NEIGHBORHOODS = (12, 24, 48, 28, 56, 112)
 PIXEL_FORMS = ("float32", "uint8", "rescaled")
@@ -136,8 +137,7 @@ def check_saliency_images(images, pixels="float32", name="images"):
         ValueError: if `pixels` is unknown, or `images` is not `(B, H, W, C)`
             with static `H, W >= 2` and `C`.
     """
-    if pixels not in PIXEL_FORMS:
-        raise ValueError(f"`pixels` must be one of {PIXEL_FORMS}. Received: pixels={pixels!r}")
+    check_one_of(pixels, "pixels", PIXEL_FORMS)
     images = tf.convert_to_tensor(images)
     shape = images.shape
     if (

@@ -10,6 +10,7 @@ official `get_mixup_sample_rate`. The bandwidth `h` is in label units.
 import tensorflow as tf
 
 from kmix.ops.validation import check_float
+from kmix.ops.validation import check_one_of
 
 KERNELS = ("gaussian", "tophat")
 
@@ -25,8 +26,7 @@ def _as_rows(labels, name):
 
 
 def check_kernel(kernel):
-    if kernel not in KERNELS:
-        raise ValueError(f"`kernel` must be one of {KERNELS}. Received: kernel={kernel!r}")
+    check_one_of(kernel, "kernel", KERNELS)
     return kernel
 
 

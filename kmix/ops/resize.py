@@ -11,6 +11,7 @@ import tensorflow as tf
 from kmix.ops.masks import box_from_side_ratio
 from kmix.ops.sampling import sample_int
 from kmix.ops.seeds import split_seed
+from kmix.ops.validation import check_one_of
 
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -165,11 +166,7 @@ def resized_partner(images, index, boxes, interpolation="nearest", data_format="
     print(out[0, :2, :2, 0].numpy().tolist())  # [[16.0, 18.0], [24.0, 26.0]]
     ```
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"`interpolation` must be one of {INTERPOLATIONS}. "
-            f"Received: interpolation={interpolation!r}"
-        )
+    check_one_of(interpolation, "interpolation", INTERPOLATIONS)
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             "`data_format` must be 'channels_last' or 'channels_first'. "

@@ -5,6 +5,7 @@ import tensorflow as tf
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import is_real_scalar
+from kmix.ops.validation import check_one_of
 
 PARTNER_MODES = ("permute", "flip", "roll", "shuffle")
 
@@ -131,10 +132,7 @@ def sample_partner_index(batch_size, seed, mode="permute"):
     print(sorted(index.numpy().tolist()))  # [0, 1, 2, 3, 4]
     ```
     """
-    if mode not in PARTNER_MODES:
-        raise ValueError(
-            f"`partner` must be one of {PARTNER_MODES}. Received: partner={mode!r}"
-        )
+    check_one_of(mode, "partner", PARTNER_MODES)
     batch_size = tf.convert_to_tensor(batch_size, tf.int32)
     rows = tf.range(batch_size, dtype=tf.int32)
     if mode == "flip":

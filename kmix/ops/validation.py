@@ -147,6 +147,13 @@ def check_float(value, name, minimum=None, maximum=None, *, min_inclusive=True,
     return number
 
 
+def check_one_of(value, name, options):
+    """Returns `value` if it is one of `options`; else a ValueError naming `name`."""
+    if value not in options:
+        raise ValueError(f"`{name}` must be one of {options}. Received: {name}={value!r}")
+    return value
+
+
 def check_seed(seed, name="seed"):
     """Returns `seed` as a Python int or None, raising unless it is one."""
     return check_int(seed, name, allow_none=True, expected="an int or None")
