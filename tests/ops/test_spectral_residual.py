@@ -5,6 +5,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+import kmix.config
 from kmix.ops import spectral_residual as sr
 from tests import vectors
 
@@ -63,10 +64,20 @@ def test_grayscale_and_blur_filters():
     np.testing.assert_allclose(small, 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["xla-slices", "convolutions"])
 @pytest.mark.parametrize("mode", ["reflect", "replicate"])
-def test_banded_filters_of_large_maps_equal_the_matrices(mode):
-    # Maps larger than DENSE_MAX_SIDE are filtered by convolutions (one kernel)
-    # or shifted reads (one kernel per row): the matrix products' values.
+def test_banded_filters_of_large_maps_equal_the_matrices(mode, fused):
+    # Maps larger than DENSE_MAX_SIDE are filtered by one XLA kernel of shifted
+    # slices (fused kernels on) or convolutions (off) for one kernel, or shifted
+    # reads (one kernel per row): the matrix products' values.
+    kmix.config.set_fused_kernels(fused)
+    try:
+        _check_banded_filters(mode)
+    finally:
+        kmix.config.set_fused_kernels(True)
+
+
+def _check_banded_filters(mode):
     maps = np.random.default_rng(1).random((2, sr.DENSE_MAX_SIDE + 6, sr.DENSE_MAX_SIDE + 2)).astype(np.float32)
     for weights in (sr.gaussian_weights(5, 1.5), sr.gaussian_weights(5, np.array([0.8, 2.0], np.float32))):
         rows = sr.filter_matrix(maps.shape[1], weights, mode).numpy()
