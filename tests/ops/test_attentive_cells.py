@@ -1,7 +1,10 @@
 """Attentive CutMix's top-k cells equal OpenMixup's masks (tests/data/vectors/attentivemix.json)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+import kmix.config
 
 from kmix.ops.attentive_cells import top_k_cell_mask
 from tests.vectors import load
@@ -9,7 +12,16 @@ from tests.vectors import load
 DATA = load("attentivemix")
 
 
-def test_cells_equal_openmixups_masks():
+@pytest.mark.parametrize("fused", [True, False], ids=["xla-kernel", "plain-ops"])
+def test_cells_equal_openmixups_masks(fused):
+    kmix.config.set_fused_kernels(fused)
+    try:
+        _check_cells()
+    finally:
+        kmix.config.set_fused_kernels(True)
+
+
+def _check_cells():
     for case in DATA["cases"]:
         features = np.transpose(np.array(case["features"], np.float32), (0, 2, 3, 1))
         size = np.array(case["images"]).shape[-1]
