@@ -50,6 +50,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kmix  # noqa: E402
@@ -240,8 +241,9 @@ def plot_differences(rows, path, title):
 def write_gallery(images, labels, path, seed=0, num_images=8):
     """One mixed batch per input-space mixer: masks titled with lambda, mixed images.
 
-    SMMix (it needs the model's attention) and ManifoldMixup (hidden states)
-    have no input-only mask to show.
+    SMMix (it needs the model's attention), ManifoldMixup and AlignMix (hidden
+    states), SnapMix and gradient GuidedMixup (they need the model being
+    trained) have no input-only mask to show.
     """
     L = kmix.layers
     K = NUM_CLASSES
@@ -254,6 +256,12 @@ def write_gallery(images, labels, path, seed=0, num_images=8):
         "CutMix (patch grid)": L.CutMix(alpha=1.0, patch_size=PATCH_SIZE, num_classes=K, seed=seed),
         "GridMix": L.GridMix(num_classes=K, seed=seed),
         "SmoothMix": L.SmoothMix(num_classes=K, seed=seed),
+        "SaliencyMix": L.SaliencyMix(num_classes=K, seed=seed),
+        "GuidedMixup": L.GuidedMixup(num_classes=K, seed=seed),
+        # A stand-in teacher: the partner's brightest 4x4-pixel cells.
+        "AttentiveMix": L.AttentiveMix(
+            teacher=keras.Sequential([keras.layers.AveragePooling2D(4)]), top_k=6,
+            num_classes=K, seed=seed),
         "TokenMix": L.TokenMix(patch_size=PATCH_SIZE, minimum_tokens=2, num_classes=K, seed=seed),
         "MIX-KD PMU": L.MixKDMix(num_classes=K, seed=seed),
     }
