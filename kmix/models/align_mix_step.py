@@ -1,6 +1,5 @@
 """AlignMixStep: MixUp of the images, or the aligned mix of the last stage's feature maps."""
 
-import keras
 import tensorflow as tf
 
 from kmix import step_record
@@ -26,8 +25,7 @@ class AlignMixStep(StepStrategy):
         return isinstance(mixer, AlignMix)
 
     def check(self):
-        losses = keras.tree.flatten(self.model.loss) if self.model.loss is not None else []
-        clean = [type(l).__name__ for l in losses if getattr(l, "needs_clean_logits", False)]
+        clean = self.clean_logit_losses()
         if clean:
             raise ValueError(
                 "AlignMix mixes feature maps, so the model has no clean and mixed "

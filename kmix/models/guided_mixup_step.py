@@ -1,16 +1,11 @@
 """GuidedMixupStep: GuidedMixup's gradient saliency ('ap') from the model being trained."""
 
-import keras
 import tensorflow as tf
 
 from kmix import step_record
 from kmix.layers.guided_mixup import GuidedMixup
 from kmix.mix_plan import identity_plan
 from kmix.models.step_strategy import StepStrategy
-
-
-def _losses(model):
-    return keras.tree.flatten(model.loss) if model.loss is not None else []
 
 
 class GuidedMixupStep(StepStrategy):
@@ -55,14 +50,13 @@ class GuidedMixupStep(StepStrategy):
         return isinstance(mixer, GuidedMixup) and mixer.saliency == "gradient"
 
     def check(self):
-        losses = _losses(self.model)
-        if not losses:
+        if not self.model_losses():
             raise ValueError(
                 "GuidedMixup(saliency='gradient') takes its maps from the gradient "
                 "of the training loss w.r.t. the images: compile the model with a "
                 "loss. Received: loss=None"
             )
-        clean = [type(l).__name__ for l in losses if getattr(l, "needs_clean_logits", False)]
+        clean = self.clean_logit_losses()
         if clean:
             raise ValueError(
                 "GuidedMixup(saliency='gradient') trains on the mixed batch only; "

@@ -1,6 +1,5 @@
 """ManifoldMixupStep: MixUp at one point per step, the input or a MixingPoint layer."""
 
-import keras
 import tensorflow as tf
 
 from kmix import step_record
@@ -41,8 +40,7 @@ class ManifoldMixupStep(StepStrategy):
         return isinstance(mixer, ManifoldMixup)
 
     def check(self):
-        losses = keras.tree.flatten(self.model.loss) if self.model.loss is not None else []
-        clean = [type(l).__name__ for l in losses if getattr(l, "needs_clean_logits", False)]
+        clean = self.clean_logit_losses()
         if clean:
             raise ValueError(
                 "ManifoldMixup mixes hidden states, so the model has no clean and "

@@ -1,6 +1,5 @@
 """SMMixStep: the motivating pass, the window paste and SMMix's three-term loss."""
 
-import keras
 import tensorflow as tf
 
 from kmix import step_record
@@ -39,7 +38,7 @@ class SMMixStep(StepStrategy):
             )
         from kmix.losses.smmix_loss import SMMixLoss
 
-        losses = keras.tree.flatten(model.loss) if model.loss is not None else []
+        losses = self.model_losses()
         if not any(isinstance(l, SMMixLoss) for l in losses):
             raise ValueError(
                 "A model mixed by SMMix trains with kmix.losses.SMMixLoss (mixed "

@@ -1,5 +1,7 @@
 """StepStrategy: how a mixing train step mixes a batch when the mixer needs the model."""
 
+import keras
+
 
 class StepStrategy:
     """A mixing train step's own first half, for mixers that need the model.
@@ -36,6 +38,14 @@ class StepStrategy:
 
     def check(self):
         """Raises, before any work, if the model or its loss cannot run this step."""
+
+    def model_losses(self):
+        """The model's compiled losses, flattened (empty when it has none)."""
+        return [] if self.model.loss is None else keras.tree.flatten(self.model.loss)
+
+    def clean_logit_losses(self):
+        """The class names of the model's losses that compare clean and mixed logits."""
+        return [type(l).__name__ for l in self.model_losses() if getattr(l, "needs_clean_logits", False)]
 
     def mix(self, images, labels, seed):
         """Mixes a batch (outside the gradient tape).
