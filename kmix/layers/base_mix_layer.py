@@ -35,6 +35,7 @@ from kmix.mix_plan import PLAN_EXTRA_FIELDS
 from kmix.mix_plan import MixPlan
 from kmix.mix_plan import identity_plan
 from kmix.ops.validation import check_one_of
+from kmix.ops.validation import check_data_format
 
 LAM_SCOPES = ("batch", "sample")
 LABEL_MODES = ("classification", "regression")
@@ -152,11 +153,7 @@ class BaseMixLayer(keras.layers.Layer):
                 f"num_classes={num_classes} and label_smoothing={label_smoothing}"
             )
         data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
+        check_data_format(data_format)
         seed = check_seed(seed)
         self.alpha = alpha
         self.num_classes = num_classes

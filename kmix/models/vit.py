@@ -12,6 +12,7 @@ from kmix.ops.validation import check_int
 from kmix.ops.validation import check_seed
 from kmix.ops.validation import is_integer_scalar
 from kmix.ops.validation import check_one_of
+from kmix.ops.validation import check_data_format
 
 ATTENTION_KINDS = (None, "cls", "all", "patch")
 
@@ -180,11 +181,7 @@ class ViT(MixingMixin, keras.Model):
                 f"`mixing_points` must not repeat a block. Received: mixing_points={list(mixing_points)}"
             )
         data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first'. "
-                f"Received: data_format={data_format!r}"
-            )
+        check_data_format(data_format)
         kwargs.setdefault("name", "vit")
         super().__init__(mixer=mixer, label_layer=label_layer, **kwargs)
         self.image_size = height if is_integer_scalar(image_size) else (height, width)

@@ -10,6 +10,7 @@ from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
 from kmix.ops.validation import float_class_ids
 from kmix.mix_plan import MixPlan
+from kmix.ops.validation import check_data_format
 
 
 def lam_from_mask(mask):
@@ -67,11 +68,7 @@ def mix_images(images, plan, data_format="channels_last"):
     print(kmix.ops.mix_images(images, plan).shape)  # (4, 8, 8, 3)
     ```
     """
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    check_data_format(data_format)
     images = tf.convert_to_tensor(images)
     if images.shape.rank != 4:
         raise ValueError(

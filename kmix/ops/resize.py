@@ -12,6 +12,7 @@ from kmix.ops.masks import box_from_side_ratio
 from kmix.ops.sampling import sample_int
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import check_one_of
+from kmix.ops.validation import check_data_format
 
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -167,11 +168,7 @@ def resized_partner(images, index, boxes, interpolation="nearest", data_format="
     ```
     """
     check_one_of(interpolation, "interpolation", INTERPOLATIONS)
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    check_data_format(data_format)
     images = tf.convert_to_tensor(images)
     rank = images.shape.rank
     if rank not in (3, 4):

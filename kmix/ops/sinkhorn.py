@@ -7,6 +7,7 @@ from kmix.ops.validation import check_float
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_positive
 from kmix.ops.validation import is_integer_scalar
+from kmix.ops.validation import check_data_format
 
 ALIGN_DIRECTIONS = (0, 1)
 
@@ -165,11 +166,7 @@ def align_mix(features, partner_features, lam, direction, eps=0.1, max_iter=100,
     print(mixed.shape)  # (2, 4, 4, 8)
     ```
     """
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    check_data_format(data_format)
     features = tf.convert_to_tensor(features)
     partner_features = tf.convert_to_tensor(partner_features)
     layout = "(B, C, H, W)" if data_format == "channels_first" else "(B, H, W, C)"

@@ -154,6 +154,16 @@ def check_one_of(value, name, options):
     return value
 
 
+def check_data_format(data_format):
+    """Returns `data_format` if it is `"channels_last"` or `"channels_first"`; else a ValueError."""
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
 def check_seed(seed, name="seed"):
     """Returns `seed` as a Python int or None, raising unless it is one."""
     return check_int(seed, name, allow_none=True, expected="an int or None")

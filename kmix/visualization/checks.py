@@ -8,6 +8,7 @@ from kmix.visualization.figures import to_numpy
 from kmix.visualization.figures import shape_of
 from kmix.visualization.figures import check_path
 from kmix.visualization.figures import check_positive_int
+from kmix.ops.validation import check_data_format as _check_data_format
 
 
 GALLERY_PANELS = ("images", "partners", "masks", "mixed")
@@ -40,11 +41,7 @@ def check_data_format(data_format):
         import keras
 
         data_format = keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    _check_data_format(data_format)
     return data_format
 
 
