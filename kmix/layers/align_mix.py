@@ -101,6 +101,7 @@ class AlignMix(BaseMixLayer):
     binary_mask = False
     # Only the train step of a model can mix feature maps.
     mixes_hidden_states = True
+    choosable_in_graph = True
 
     def __init__(self, alpha=2.0, input_mixup_probability=0.5, eps=0.1, max_iter=100, **kwargs):
         input_mixup_probability = check_probability(

@@ -112,8 +112,16 @@ class BaseMixLayer(keras.layers.Layer):
     needs_images = False
     # Whether the mixer's plan or labels need the model being trained (SnapMix's
     # class activation maps, SMMix's attention): it runs as the mixer of a kmix
-    # model's train step (or with those maps given), never inside a container.
+    # model's train step (or with those maps given).
     needs_model = False
+    # Whether a RandomMixChoice inside a kmix model's train step may choose this
+    # in-graph mixer (`needs_model` or `mixes_hidden_states`) for a batch: its
+    # step gives the model's input and soft targets alone (SnapMix, AlignMix,
+    # ManifoldMixup, gradient GuidedMixup; not SMMix, which needs its own loss).
+    choosable_in_graph = False
+    # Whether the labels come from a teacher model's maps (TokenMix with a
+    # teacher), which a container cannot encode.
+    labels_from_teacher = False
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 

@@ -118,6 +118,7 @@ class GuidedMixup(BaseMixLayer):
 
     binary_mask = False
     needs_images = True
+    choosable_in_graph = True
     _alpha_required = False
 
     def __init__(self, saliency="spectral_residual", pairing="greedy", blur_size=7, blur_sigma=3.0,

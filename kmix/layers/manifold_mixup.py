@@ -68,6 +68,7 @@ class ManifoldMixup(MixUp):
 
     # Only the train step of a model can mix hidden states.
     mixes_hidden_states = True
+    choosable_in_graph = True
 
     def __init__(self, alpha=2.0, include_input=True, **kwargs):
         if not isinstance(include_input, bool):

@@ -17,6 +17,11 @@ from kmix.ops.validation import check_one_of
 CHOICE_SCOPES = ("batch", "sample")
 
 
+def in_graph_member(mixer):
+    """Whether a member mixes inside a model's train step (it needs the model or hidden states)."""
+    return bool(getattr(mixer, "needs_model", False) or getattr(mixer, "mixes_hidden_states", False))
+
+
 def _has_own_partner_view(mixer):
     return type(mixer).partner_images is not BaseMixLayer.partner_images
 
@@ -72,6 +77,21 @@ class RandomMixChoice(BaseMixLayer):
     mode, vectorised); with `"batch"` one mixer serves the whole batch (timm's
     default). `no_mix_probability` leaves a batch (or a row) unmixed, with
     labels still one-hot encoded and smoothed as for mixed rows.
+
+    **In-graph members.** SnapMix, AlignMix, ManifoldMixup and
+    `GuidedMixup(saliency="gradient")` mix inside a model's train step (they
+    need the model's maps, gradients or hidden states). A container holding
+    one runs only as the `mixer` of `kmix.models.MixingModel` (or a model on
+    `kmix.models.MixingMixin`), with `choice_scope="batch"`: each step draws
+    one member (the same on every replica, each replica mixing its own batch)
+    and runs that member's own step (an in-graph member keeps its own partner;
+    input members take this layer's; they take this layer's `num_classes` and
+    `label_smoothing`). The loss then receives every row's final
+    soft targets (SnapMix's CAM-weighted labels are not a plan's `lam`), so a
+    loss that needs the plan itself (DecoupledMixupLoss, RankMixupLoss,
+    LUMixLoss) is refused. Called anywhere else (a `tf.data` map, a layer in a
+    model) such a container raises. SMMix (its own loss) and TokenMix with a
+    teacher (its labels from the teacher) are refused as members.
 
     Members keep their own `alpha`, `lam_scope` and method arguments; their
     `partner` and `seed` are not used (this layer's apply), and they take this
@@ -154,21 +174,36 @@ class RandomMixChoice(BaseMixLayer):
                 "`mixers` must be a non-empty list of kmix mixing layers. "
                 f"Received: mixers={mixers!r}"
             )
+        check_one_of(choice_scope, "choice_scope", CHOICE_SCOPES)
         for m in mixers:
-            if getattr(m, "needs_model", False):
+            if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
+                continue  # refused below, with the other element checks
+            if in_graph_member(m) and m.needs_model and not m.choosable_in_graph:
                 raise TypeError(
-                    "RandomMixChoice draws among input mixers; "
-                    f"{type(m).__name__} needs the model being trained (its plan "
-                    "or labels come from the model's maps), so it runs only as "
-                    "the mixer of a kmix.models.MixingModel. Received: a member "
-                    f"of type {type(m).__name__}"
+                    "RandomMixChoice draws among input mixers and among the "
+                    "in-graph mixers that kmix.models.MixingModel can choose per "
+                    f"batch (SnapMix, AlignMix, ManifoldMixup, GuidedMixup(saliency="
+                    f"'gradient')); {type(m).__name__} needs the model being "
+                    "trained and its own loss or teacher, so it runs only as the "
+                    "mixer of a kmix.models.MixingModel. Received: a member of type "
+                    f"{type(m).__name__}"
                 )
-            if getattr(m, "mixes_hidden_states", False):
+            if m.labels_from_teacher:
                 raise TypeError(
-                    "RandomMixChoice draws among input mixers; "
-                    f"{type(m).__name__} mixes hidden states inside a model's "
-                    "train step and cannot be a member. Received: a member of "
-                    f"type {type(m).__name__}"
+                    "RandomMixChoice draws among mixers whose labels a container "
+                    f"can encode; {type(m).__name__} with a `teacher` takes its "
+                    "labels from the teacher's maps, so it runs only as the mixer "
+                    "of a kmix.models.MixingModel. Received: a member "
+                    f"{type(m).__name__} with teacher={type(m.teacher).__name__}"
+                )
+            if in_graph_member(m) and choice_scope != "batch":
+                raise ValueError(
+                    "RandomMixChoice chooses an in-graph member "
+                    f"({type(m).__name__}: it mixes inside the model's train step) "
+                    "once per batch: a row-wise choice would run the model's "
+                    "step of every member on every batch. Use "
+                    "choice_scope=\"batch\". Received: "
+                    f"choice_scope={choice_scope!r}"
                 )
             if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
                 raise TypeError(
@@ -197,7 +232,6 @@ class RandomMixChoice(BaseMixLayer):
                 "positive sum, every weight finite. Received: "
                 f"weights={weights} for {len(mixers)} mixers"
             )
-        check_one_of(choice_scope, "choice_scope", CHOICE_SCOPES)
         no_mix_probability = check_probability(no_mix_probability, "no_mix_probability")
         for mixer in mixers:
             # Members apply inside this layer, on its images' layout.
@@ -211,6 +245,14 @@ class RandomMixChoice(BaseMixLayer):
         self.label_smoothing = _resolve_from_members(
             mixers, "label_smoothing", self.label_smoothing, default=0.0
         )
+        for mixer in mixers:
+            if in_graph_member(mixer):
+                # An in-graph member runs its own step (SnapMix weighs the labels
+                # itself, gradient GuidedMixup takes the clean loss): with this
+                # layer's label encoding. Only unset values are filled in (set
+                # ones agree, checked above).
+                mixer.num_classes = self.num_classes
+                mixer.label_smoothing = self.label_smoothing
         self.mixers = mixers
         self.mixer_weights = weights
         self.choice_scope = choice_scope
@@ -226,24 +268,90 @@ class RandomMixChoice(BaseMixLayer):
         for mixer in self.mixers:
             mixer.check_image_size(height, width)
 
-    def _sample(self, batch_size, height, width, seed=None, labels=None, images=None):
+    @property
+    def mixes_in_graph(self):
+        """Whether a member mixes inside a model's train step (SnapMix, AlignMix, ...).
+
+        Such a container runs only as the `mixer` of `kmix.models.MixingModel`
+        (or a model on `kmix.models.MixingMixin`), whose train step chooses one
+        member per batch and runs that member's own step.
+        """
+        return any(in_graph_member(m) for m in self.mixers)
+
+    def sample_choice(self, count, seed):
+        """Draws `count` member indices, `len(mixers)` meaning "not mixed".
+
+        Args:
+            count: int or int32 scalar, the number of draws.
+            seed: int32 `(2,)` seed.
+
+        Returns:
+            int32 `(count,)`, member `k` with probability
+            `(1 - no_mix_probability) * weights[k] / sum(weights)`.
+        """
+        u = tf.random.stateless_uniform(tf.reshape(count, [1]), to_seed_tensor(seed))
+        edges = tf.constant(np.cumsum(self._choice_probabilities())[:-1], tf.float32)
+        return tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)
+
+    def member_plan(self, k, images, seed=None, labels=None):
+        """The plan of member `k` alone for a batch, with this layer's partner.
+
+        What the rows that choose member `k` take (its mask, and its partners
+        for a member that draws from the images), with `choice` set to `k` in
+        every row; `mix_images` applies it. In-graph members have no plan of
+        their own outside a train step.
+
+        Args:
+            k: int, the member's position in `mixers`.
+            images: the batch `(B, H, W, C)` (channels-first per `data_format`).
+            seed: optional int32 `(2,)` seed; defaults to the layer's generator.
+            labels: optional labels (for a label-aware `partner`).
+        """
+        if not isinstance(k, int) or not 0 <= k < len(self.mixers):
+            raise ValueError(
+                f"`k` must be a member position, an int in [0, {len(self.mixers) - 1}]. "
+                f"Received: k={k!r}"
+            )
+        if in_graph_member(self.mixers[k]):
+            raise ValueError(
+                f"Member {k} ({type(self.mixers[k]).__name__}) mixes inside a "
+                "model's train step and has no plan of its own: only "
+                "kmix.models.MixingModel runs it. Received: k="
+                f"{k}"
+            )
+        images = self.check_inputs(images)
+        batch_size, height, width = self.image_dims(images)
+        return self._sample(batch_size, height, width, seed, labels=labels, images=images, only=k)
+
+    def _sample(self, batch_size, height, width, seed=None, labels=None, images=None, only=None):
+        if only is None and self.mixes_in_graph:
+            names = ", ".join(type(m).__name__ for m in self.mixers if in_graph_member(m))
+            raise ValueError(
+                f"RandomMixChoice holding {names} chooses among mixers that mix "
+                "inside a model's train step: give it as the `mixer` of "
+                "kmix.models.MixingModel (its step chooses one member per batch). "
+                "Received: a call outside that step (a tf.data map, a layer in a "
+                "model, or sample_plan)"
+            )
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seeds = split_seed(seed, 2 + len(self.mixers))
         index = self._partner_index(batch_size, seeds[0], labels)
 
-        count = 1 if self.choice_scope == "batch" else batch_size
-        u = tf.random.stateless_uniform(tf.reshape(count, [1]), seeds[1])
-        edges = tf.constant(np.cumsum(self._choice_probabilities())[:-1], tf.float32)
-        choice = tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)
-        if self.choice_scope == "batch":
-            choice = tf.repeat(choice, batch_size)
+        if only is not None:
+            choice = tf.fill(tf.reshape(batch_size, [1]), only)
+        elif self.choice_scope == "batch":
+            choice = tf.repeat(self.sample_choice(1, seeds[1]), batch_size)
+        else:
+            choice = self.sample_choice(batch_size, seeds[1])
 
         # Each member contributes its mask through the public contract (its
         # other plan fields are not needed: the combined mask defines the plan).
         # A member that draws from the images (AttentiveMix) gives its whole
         # plan: its rows take its mask and its partners.
         masks, member_index = [], []
-        for m, s in zip(self.mixers, seeds[2:]):
+        for k, (m, s) in enumerate(zip(self.mixers, seeds[2:])):
+            if only is not None and k != only:
+                continue
             if m.needs_images:
                 if images is None:
                     raise ValueError(
@@ -252,22 +360,22 @@ class RandomMixChoice(BaseMixLayer):
                         "`sample_plan(images)`. Received: no images (sample_mask)"
                     )
                 member_plan = m.sample_plan(images, seed=s, labels=labels)
-                masks.append(member_plan.mask)
+                masks.append((k, member_plan.mask))
                 member_index.append(member_plan.index)
                 continue
             out = m.sample_mask(batch_size, height, width, s)
-            masks.append(out[0] if isinstance(out, tuple) else out)
+            masks.append((k, out[0] if isinstance(out, tuple) else out))
             member_index.append(None)
-        spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for mask in masks)
+        spatial = any(mask.shape[1] != 1 or mask.shape[2] != 1 for _, mask in masks)
         target = tf.stack([batch_size, height, width, 1]) if spatial else None
         mask = tf.ones(target if spatial else tf.stack([batch_size, 1, 1, 1]), tf.float32)
-        for k, member_mask in enumerate(masks):
+        for (k, member_mask), own_index in zip(masks, member_index):
             if spatial:
                 member_mask = tf.broadcast_to(member_mask, target)
             chosen = tf.reshape(choice == k, [-1, 1, 1, 1])
             mask = tf.where(chosen, tf.cast(member_mask, tf.float32), mask)
-            if member_index[k] is not None:
-                index = tf.where(choice == k, tf.cast(member_index[k], index.dtype), index)
+            if own_index is not None:
+                index = tf.where(choice == k, tf.cast(own_index, index.dtype), index)
         return self._finalize_plan(index, mask, batch_size, choice=choice)
 
     def _sample_from_images(self, images, batch_size, height, width, seed=None, labels=None):
@@ -297,7 +405,9 @@ class RandomMixChoice(BaseMixLayer):
 
     def partner_images(self, images, plan, nearest=False):
         custom = [
-            (k, m) for k, m in enumerate(self.mixers) if _has_own_partner_view(m)
+            (k, m) for k, m in enumerate(self.mixers)
+            # In-graph members never own rows of this layer's plans.
+            if _has_own_partner_view(m) and not in_graph_member(m)
         ]
         if not custom:
             return None

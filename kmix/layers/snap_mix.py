@@ -118,6 +118,7 @@ class SnapMix(BaseMixLayer):
     """
 
     needs_model = True
+    choosable_in_graph = True
 
     def __init__(self, alpha=5.0, probability=1.0, feature_layer=None, classifier_layer=None,
                  **kwargs):

@@ -77,8 +77,8 @@ class TokenMix(BaseMixLayer):
 
     The official image side also switches to MixUp on half of the batches
     (`switch_prob`); compose `kmix.layers.RandomMixChoice([MixUp(alpha=0.8),
-    TokenMix(...)])` for that (teacher targets then need the dict path of this
-    layer alone).
+    TokenMix(...)])` for that (a TokenMix with a `teacher` cannot be a member:
+    its teacher targets need this layer alone).
 
     **Note:** safe inside a `tf.data` pipeline, inside `keras.Sequential`
     (the plan reaches `kmix.losses.MixupCrossentropy`) and under
@@ -144,6 +144,11 @@ class TokenMix(BaseMixLayer):
         - [Sense-X/TokenMix `tokenmix.py`](https://github.com/Sense-X/TokenMix)
         - [Bao et al., 2022](https://arxiv.org/abs/2106.08254) (BEiT block masking)
     """
+
+    @property
+    def labels_from_teacher(self):
+        """True with a `teacher`: the labels follow the teacher's maps."""
+        return self.teacher is not None
 
     def __init__(
         self,

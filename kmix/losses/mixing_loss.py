@@ -47,6 +47,11 @@ class MixingLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 
+    @property
+    def requires_plan(self):
+        """Whether the loss needs the plan itself (partner, lambda), not soft labels alone."""
+        return self._requires_plan
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         if self.expects_logits:
             # Before Keras converts y_pred, which would drop the softmax mark.

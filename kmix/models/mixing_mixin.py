@@ -13,13 +13,17 @@ from kmix.ops.mixing import regression_targets
 from kmix.models.align_mix_step import AlignMixStep
 from kmix.models.guided_mixup_step import GuidedMixupStep
 from kmix.models.manifold_mixup_step import ManifoldMixupStep
+from kmix.models.random_mix_choice_step import RandomMixChoiceStep
 from kmix.models.smmix_step import SMMixStep
 from kmix.models.snap_mix_step import SnapMixStep
 from kmix.models.teacher_targets_step import TeacherTargetsStep
 from kmix.mix_plan import identity_plan
 
 # The step strategies of mixers that need the model (kmix.models.StepStrategy).
-STEP_STRATEGIES = (SMMixStep, TeacherTargetsStep, ManifoldMixupStep, SnapMixStep, AlignMixStep, GuidedMixupStep)
+STEP_STRATEGIES = (
+    SMMixStep, TeacherTargetsStep, ManifoldMixupStep, SnapMixStep, AlignMixStep, GuidedMixupStep,
+    RandomMixChoiceStep,
+)
 
 # Strategies whose replicas each run the train step on their own batch.
 _SUPPORTED_STRATEGIES = (
@@ -294,12 +298,16 @@ class MixingMixin:
     # Seeds
     # ------------------------------------------------------------------
     def _step_seed(self):
-        seed = tf.cast(self.mix_seed_generator.next(), tf.int32)
+        return self._step_seeds()[1]
+
+    def _step_seeds(self):
+        """`(shared, replica)`: the step's seed, and that seed folded with the replica id."""
+        shared = seed = tf.cast(self.mix_seed_generator.next(), tf.int32)
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
             seed = tf.random.experimental.stateless_fold_in(seed, replica)
-        return seed
+        return shared, seed
 
     # ------------------------------------------------------------------
     # Steps
@@ -381,7 +389,8 @@ class MixingMixin:
         images = self.mixer.check_inputs(x, name="x")
         _, height, width = self.mixer.image_dims(images)
         self.mixer.check_image_size(height, width)
-        mixed, targets = strategy.mix(images, y, self._step_seed())
+        strategy.shared_seed, seed = self._step_seeds()
+        mixed, targets = strategy.mix(images, y, seed)
         with tf.GradientTape() as tape:
             y_pred = strategy.forward(mixed)
             if strategy.targets_are_final:

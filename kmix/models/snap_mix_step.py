@@ -150,6 +150,15 @@ class SnapMixStep(StepStrategy):
         return cached[1], cached[2]
 
     def check(self):
+        needs_plan = self.plan_reading_losses()
+        if needs_plan:
+            raise ValueError(
+                "SnapMix gives the loss final targets `lam_a * y_a + lam_b * y_b` "
+                "(its CAM weights are not a plan's lam), so it trains with losses "
+                'that read labels only: a Keras cross-entropy ("categorical_'
+                'crossentropy") or kmix.losses.MixupCrossentropy. Received: '
+                f"loss={', '.join(needs_plan)}"
+            )
         classifier, _ = self._view()
         num_classes = self.mixer.num_classes
         if num_classes is not None and classifier.kernel.shape[-1] != num_classes:

@@ -30,6 +30,9 @@ class StepStrategy:
     def __init__(self, model, mixer):
         self.model = model
         self.mixer = mixer
+        # The step's seed before the replica fold (the same on every replica),
+        # set by the train step before `mix`; None outside one.
+        self.shared_seed = None
 
     @classmethod
     def applies_to(cls, mixer):
@@ -46,6 +49,19 @@ class StepStrategy:
     def clean_logit_losses(self):
         """The class names of the model's losses that compare clean and mixed logits."""
         return [type(l).__name__ for l in self.model_losses() if getattr(l, "needs_clean_logits", False)]
+
+    def plan_reading_losses(self):
+        """The class names of the model's losses that need the plan beyond soft labels.
+
+        Those that refuse to run without a plan (the partner and lambda:
+        DecoupledMixupLoss, LUMixLoss) or compare clean and mixed logits
+        (RankMixupLoss): a step whose loss receives final targets and an
+        identity plan (`targets_are_final`) cannot train them.
+        """
+        return [
+            type(l).__name__ for l in self.model_losses()
+            if getattr(l, "requires_plan", False) or getattr(l, "needs_clean_logits", False)
+        ]
 
     def mix(self, images, labels, seed):
         """Mixes a batch (outside the gradient tape).

@@ -106,8 +106,8 @@ def test_errors():
         kmix.layers.AlignMix(num_classes=K)(images, labels)
     out = kmix.layers.AlignMix(num_classes=K)(images, labels, training=False)
     np.testing.assert_array_equal(out[0], images)
-    with pytest.raises(TypeError, match=r"AlignMix mixes hidden states .* cannot be a member"):
-        kmix.layers.RandomMixChoice([kmix.layers.AlignMix(), kmix.layers.CutMix()])
+    with pytest.raises(ValueError, match=r"holding AlignMix chooses among mixers that mix inside a model's train step"):
+        kmix.layers.RandomMixChoice([kmix.layers.AlignMix(), kmix.layers.CutMix()], num_classes=K)(images, labels)
     with pytest.raises(ValueError, match=r"`input_mixup_probability` must be a float in \[0, 1\]. Received: input_mixup_probability=1.5"):
         kmix.layers.AlignMix(input_mixup_probability=1.5)
     with pytest.raises(ValueError, match=r"`eps` must be a float > 0. Received: eps=-0.1"):

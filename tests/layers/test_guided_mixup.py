@@ -110,8 +110,8 @@ def test_call_errors():
         gradient(images, np.arange(4))
     with pytest.raises(ValueError, match=gradient_error):
         gradient.sample_plan(images)
-    with pytest.raises(TypeError, match=r"needs the model being trained"):
-        kmix.layers.RandomMixChoice([gradient])
+    with pytest.raises(ValueError, match=r"holding GuidedMixup chooses among mixers that mix inside a model's train step"):
+        kmix.layers.RandomMixChoice([gradient])(images, np.arange(4))
 
 
 def test_probability_leaves_batches_or_rows_unmixed():

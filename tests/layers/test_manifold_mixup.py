@@ -140,8 +140,10 @@ def test_a_vit_takes_points_between_blocks_and_round_trips():
 def test_errors():
     with pytest.raises(ValueError, match=r"ManifoldMixup mixes hidden states inside a model's train step"):
         kmix.layers.ManifoldMixup(num_classes=K)(np.zeros((4, 8, 8, 3), np.float32), np.arange(4) % K)
-    with pytest.raises(TypeError, match=r"ManifoldMixup mixes hidden states .* cannot be a member"):
-        kmix.layers.RandomMixChoice([kmix.layers.ManifoldMixup(), kmix.layers.CutMix()])
+    # A container may draw it, in a MixingModel's step only (tests/models/test_random_mix_choice_step.py).
+    choice = kmix.layers.RandomMixChoice([kmix.layers.ManifoldMixup(), kmix.layers.CutMix()], num_classes=K)
+    with pytest.raises(ValueError, match=r"holding ManifoldMixup chooses among mixers that mix inside a model's train step"):
+        choice(np.zeros((4, 8, 8, 3), np.float32), np.arange(4) % K)
     inputs, logits = _small_model()
     with pytest.raises(ValueError, match=r"`mixing_points` names layers the model does not have: \['nope'\]"):
         kmix.models.MixingModel(inputs, logits, mixer=kmix.layers.ManifoldMixup(), mixing_points=["nope"])

@@ -210,9 +210,13 @@ def test_a_member_that_reads_the_images_in_a_parallel_tf_data_map():
         mixer.sample_mask(8, 8, 8, tf.constant([0, 1]))
 
 
-@pytest.mark.parametrize("member", [lambda: L.SnapMix(), lambda: L.SMMix(patch_size=4)])
-def test_members_that_need_the_model_are_refused(member):
-    # SnapMix's labels come from the model's CAMs: drawn by a container it would
-    # be labelled by area, silently.
-    with pytest.raises(TypeError, match="needs the model being trained"):
-        L.RandomMixChoice([L.MixUp(), member()])
+def test_members_a_container_cannot_label_are_refused():
+    # SMMix trains with its own loss, TokenMix with a teacher takes the
+    # teacher's labels: drawn by a container they would be labelled by area,
+    # silently. (SnapMix, AlignMix, ... run through MixingModel's step:
+    # tests/models/test_random_mix_choice_step.py.)
+    with pytest.raises(TypeError, match="SMMix needs the model being trained and its own loss or teacher"):
+        L.RandomMixChoice([L.MixUp(), L.SMMix(patch_size=4)])
+    teacher = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 4, strides=4)])
+    with pytest.raises(TypeError, match=r"TokenMix with a `teacher` takes its labels from the teacher's maps.*Received: a member TokenMix with teacher=Sequential"):
+        L.RandomMixChoice([L.MixUp(), L.TokenMix(patch_size=4, teacher=teacher)])
