@@ -177,7 +177,11 @@ class RandomMixChoice(BaseMixLayer):
         check_one_of(choice_scope, "choice_scope", CHOICE_SCOPES)
         for m in mixers:
             if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
-                continue  # refused below, with the other element checks
+                raise TypeError(
+                    "`mixers` must hold kmix mixing layers (MixUp, CutMix, FMix, "
+                    "ResizeMix, MaskMix, ...), not RandomMixChoice. Received an "
+                    f"element of type {type(m).__name__}"
+                )
             if in_graph_member(m) and m.needs_model and not m.choosable_in_graph:
                 raise TypeError(
                     "RandomMixChoice draws among input mixers and among the "
@@ -204,12 +208,6 @@ class RandomMixChoice(BaseMixLayer):
                     "step of every member on every batch. Use "
                     "choice_scope=\"batch\". Received: "
                     f"choice_scope={choice_scope!r}"
-                )
-            if not isinstance(m, BaseMixLayer) or isinstance(m, RandomMixChoice):
-                raise TypeError(
-                    "`mixers` must hold kmix mixing layers (MixUp, CutMix, FMix, "
-                    "ResizeMix, MaskMix, ...), not RandomMixChoice. Received an "
-                    f"element of type {type(m).__name__}"
                 )
         if weights is None:
             weights = [1.0] * len(mixers)
