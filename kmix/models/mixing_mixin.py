@@ -37,6 +37,10 @@ _SUPPORTED_STRATEGIES = (
 )
 
 
+# The key of the mixing seed generator's state among the model's own saved variables.
+_SEED_STATE_KEY = "mix_seed_generator_state"
+
+
 def _flat_losses(loss):
     return [] if loss is None else keras.tree.flatten(loss)
 
@@ -62,6 +66,22 @@ def _loss_repr(loss):
     if isinstance(loss, keras.losses.Loss):
         return f"{type(loss).__name__}(...)"
     return f"keras.losses.{getattr(loss, '__name__', type(loss).__name__)}"
+
+
+def _spans_workers(strategy):
+    """Whether `strategy`'s replicas span several workers (multi-worker collectives)."""
+    try:
+        local = len(strategy.extended.worker_devices)
+    except (AttributeError, RuntimeError, ValueError):
+        return False
+    return strategy.num_replicas_in_sync > local
+
+
+def _first_replica(value):
+    """The first local replica's value of a distributed value (others as they are)."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        return tf.distribute.get_strategy().experimental_local_results(value)[0]
+    return value
 
 
 def step_strategy_for(mixer):
@@ -112,8 +132,12 @@ class MixingMixin:
     clean images.
 
     Everything runs with the TensorFlow backend, under `jit_compile=True`, and
-    under `tf.distribute.MirroredStrategy` (each replica mixes its own batch);
-    labels and lambdas stay float32 under mixed precision.
+    under `tf.distribute.MirroredStrategy` and `MultiWorkerMirroredStrategy`
+    (each replica mixes its own batch; the mixin contains two Keras failures
+    under the latter, keras-team/keras#20585: see the README's "Training on
+    many devices and machines"); labels and lambdas stay float32 under mixed
+    precision. The state of `mix_seed_generator` is saved with the model's
+    own variables, so a restored model continues its seed stream.
 
     **Attention-guided labels**: with `label_layer=` (`kmix.layers.TransMixLabels`,
     `ProgressiveAttentionLabels`, `TokenLabelAlignment`) the step's forward
@@ -210,6 +234,9 @@ class MixingMixin:
         loss = kwargs["loss"] if "loss" in kwargs else (args[1] if len(args) > 1 else None)
         if getattr(self, "mixer", None) is not None:
             self._check_soft_target_losses(loss)
+            # The model's strategy (the scope it was built in), e.g. a
+            # ParameterServerStrategy, refused before any work.
+            self._check_strategy(self.distribute_strategy)
         return super().compile(*args, **kwargs)
 
     def compile_from_config(self, config):
@@ -227,8 +254,24 @@ class MixingMixin:
         # step is large (mixer, model, label layer, loss), so build first,
         # exactly as Keras does under a strategy: the first step's tracing
         # time halves and nothing else changes.
-        if getattr(self, "_distribute_strategy", "absent") is not None or self.run_eagerly:
+        #
+        # Under a strategy, Keras takes the batch for that build by a
+        # cross-replica MEAN of the first distributed batch, run eagerly;
+        # under MultiWorkerMirroredStrategy that reduce cannot convert the
+        # PerReplica batch and `fit` stops before its first step
+        # (keras-team/keras#20585). The build needs the batch's shapes only:
+        # the first local replica's batch gives them, with no collective.
+        if self.run_eagerly:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        own_strategy = getattr(self, "_distribute_strategy", "absent")
+        if own_strategy is not None:
+            strategy = self.distribute_strategy
+            if iterator is not None and data_batch is None:
+                with strategy.scope():
+                    for _, _, batches in iterator:
+                        data_batch = keras.tree.map_structure(_first_replica, next(batches))
+                        break
+            return super()._maybe_symbolic_build(data_batch=data_batch)
         self._distribute_strategy = tf.distribute.get_strategy()
         try:
             super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
@@ -239,6 +282,18 @@ class MixingMixin:
             pass
         finally:
             self._distribute_strategy = None
+
+    def _multi_worker_logs(self, logs):
+        """The step's logs as `(1,)` tensors when the replicas span several workers.
+
+        Keras reduces a distributed step's logs across workers with
+        `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar
+        logs of every train and test step (keras-team/keras#20585): a `(1,)`
+        value per replica reduces to the mean scalar Keras reports.
+        """
+        if not _spans_workers(tf.distribute.get_strategy()):
+            return logs
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
 
     def _check_soft_target_losses(self, loss):
         """Refuses plain Keras losses that take class ids: they get soft targets."""
@@ -259,15 +314,21 @@ class MixingMixin:
     # ------------------------------------------------------------------
     # Checks at the first step
     # ------------------------------------------------------------------
-    def _check_strategy(self):
-        strategy = tf.distribute.get_strategy()
+    def _check_strategy(self, strategy=None):
+        strategy = tf.distribute.get_strategy() if strategy is None else strategy
         name = type(strategy).__name__
         if name not in _SUPPORTED_STRATEGIES:
+            hint = (
+                " (its workers run steps that a coordinator schedules, with the "
+                "variables on parameter servers; mix in the input pipeline "
+                "instead: ds.map(mixer))" if "ParameterServer" in name else ""
+            )
             raise ValueError(
                 f"{type(self).__name__} mixes each replica's batch inside the "
                 "train step, which needs a strategy whose replicas run the step "
-                f"on their own batches ({', '.join(sorted(set(_SUPPORTED_STRATEGIES)))}). "
-                f"Received: strategy={name}"
+                "on their own batches: no strategy, OneDeviceStrategy, "
+                "MirroredStrategy, MultiWorkerMirroredStrategy or TPUStrategy. "
+                f"Received: strategy={name}{hint}"
             )
 
     def _check_labels(self, y):
@@ -321,12 +382,12 @@ class MixingMixin:
 
     def train_step(self, data):
         if self.mixer is None:
-            return super().train_step(data)
+            return self._multi_worker_logs(super().train_step(data))
         self._check_soft_target_losses(self.loss)
         # A mixing layer in the model's graph would mix a second time: it
         # raises when it finds this step running (BaseMixLayer._keep_plan).
         with step_record.mixing_step(self):
-            return self._mixing_train_step(data)
+            return self._multi_worker_logs(self._mixing_train_step(data))
 
     def _mixing_train_step(self, data):
         # Mixers that need the model before mixing (SMMix's motivating
@@ -417,7 +478,7 @@ class MixingMixin:
 
     def test_step(self, data):
         if self.mixer is None:
-            return super().test_step(data)
+            return self._multi_worker_logs(super().test_step(data))
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = tf.shape(keras.tree.flatten(x)[0])[0]
         step_record.set_record(
@@ -429,7 +490,7 @@ class MixingMixin:
                 False,
             )
         )
-        return super().test_step(data)
+        return self._multi_worker_logs(super().test_step(data))
 
     def _split_predictions(self, y_pred, check_logits=False):
         """With a concatenated forward pass: keep the clean part, record the rest.
@@ -563,6 +624,28 @@ class MixingMixin:
             y_pred, _ = self._take_outputs(y_pred)
             y_pred = self._split_predictions(y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------
+    # Saving: the step's seed stream is part of the training state
+    # ------------------------------------------------------------------
+    def save_own_variables(self, store):
+        """Saves the model's own variables and the state of its mixing seed generator.
+
+        Keras saves the variables of layers only; the state of
+        `mix_seed_generator` (a `keras.random.SeedGenerator`, not a layer)
+        would be lost, and a model restored from a checkpoint (`.keras`,
+        `save_weights`, `keras.callbacks.BackupAndRestore`) would draw the
+        plans of its first steps again. Saved under its own key.
+        """
+        super().save_own_variables(store)
+        store[_SEED_STATE_KEY] = self.mix_seed_generator.state.numpy()
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if _SEED_STATE_KEY in keys:
+            self.mix_seed_generator.state.assign(store[_SEED_STATE_KEY])
+            store = {k: store[k] for k in keys if k != _SEED_STATE_KEY}
+        super().load_own_variables(store)
 
     def get_config(self):
         config = super().get_config()

@@ -177,12 +177,17 @@ def test_plan_requiring_loss_in_a_plain_model_raises_at_the_first_step():
         model.fit(images, labels, verbose=0)
 
 
-def test_unsupported_strategy_raises_at_the_first_step():
+def test_unsupported_strategy_raises_at_compile_and_at_the_first_step():
     strategy = tf.distribute.experimental.CentralStorageStrategy()
     images, labels = colour_batch(8)
     with strategy.scope():
         model = share_model(MIXERS["CutMix"](), trainable=True)
+        with pytest.raises(ValueError, match=r"MultiWorkerMirroredStrategy or TPUStrategy. Received: strategy=CentralStorageStrategy"):
+            model.compile(optimizer="sgd", loss=PixelShareGap())
+        # A mixer set after compile: refused at the first step.
+        model.mixer = None
         model.compile(optimizer="sgd", loss=PixelShareGap())
+        model.mixer = MIXERS["CutMix"]()
     with pytest.raises(ValueError, match=r"Received: strategy=CentralStorageStrategy"):
         model.fit(images, labels, verbose=0)
 
@@ -390,3 +395,24 @@ def test_the_train_and_test_steps_are_traced_once_without_a_strategy():
     assert traces == {"train": 1, "test": 1}
     assert model.optimizer.iterations.numpy() == 4
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_saving_keeps_the_mixing_seed_stream(tmp_path):
+    # Keras saves the variables of layers only: the state of the step's seed
+    # generator is saved by MixingMixin, so a restored model does not draw its
+    # first plans again (tests/models/test_multi_worker.py resumes a fit).
+    def build():
+        inputs = keras.Input((8, 8, 3))
+        outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(inputs))
+        return kmix.models.MixingModel(inputs, outputs, mixer=kmix.layers.CutMix(num_classes=3, seed=1))
+
+    model = build()
+    for _ in range(3):
+        model.mix_seed_generator.next()
+    model.save_weights(str(tmp_path / "m.weights.h5"))
+    model.save(str(tmp_path / "m.keras"))
+    restored = build()
+    restored.load_weights(str(tmp_path / "m.weights.h5"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    for other in (restored, loaded):
+        np.testing.assert_array_equal(other.mix_seed_generator.state.numpy(), [1, 3])
