@@ -90,27 +90,17 @@ def _synthesise(c_re, c_im, rows, cols):
 
 
 def _row_extremes(field):
-    """Min and max `(B, 1, 1)` of each field `(B, H, W)`.
+    """Min and max `(B, 1, 1)` of each field `(B, H, W)`: two reductions over the flat rows.
 
-    Each row of `N` values is cut into `R <= 32` slices folded by elementwise
-    min and max first (one fused loop reading the field once under XLA), then
-    the `(B, N / R)` remainders reduced: faster on CPU than two full
-    reductions, and the same values.
+    (Folding each row's slices by elementwise min and max first, as kmix did
+    before 2026-12-06, ran a little faster but took LLVM about 80 s to compile
+    under XLA with its default optimisation level: a minute and a half before
+    the first FMix batch of a new process.)
     """
-    height, width = field.shape[1], field.shape[2]
-    if height is None or width is None:  # a relaxed retrace
-        return (
-            tf.reduce_min(field, axis=[1, 2], keepdims=True),
-            tf.reduce_max(field, axis=[1, 2], keepdims=True),
-        )
-    r = _slice_count(height * width)
-    blocks = tf.reshape(field, [-1, r, height * width // r])
-    low = high = blocks[:, 0]
-    for j in range(1, r):
-        low, high = tf.minimum(low, blocks[:, j]), tf.maximum(high, blocks[:, j])
+    flat = tf.reshape(field, [tf.shape(field)[0], -1])
     return (
-        tf.reduce_min(low, axis=1)[:, None, None],
-        tf.reduce_max(high, axis=1)[:, None, None],
+        tf.reduce_min(flat, axis=1)[:, None, None],
+        tf.reduce_max(flat, axis=1)[:, None, None],
     )
 
 
