@@ -38,7 +38,13 @@ setup(
             "scikit-learn",
             "keras-hub>=0.20",
             "tensorflow-datasets",
+            # The input mixers under KERAS_BACKEND=jax and torch (tests/test_backends.py).
+            # torch pinned: 2.13.0 is a CPU build on this project's machines; an
+            # unpinned torch pulls a CUDA build of several GB.
+            "jax[cpu]",
+            "torch==2.13.0",
         ],
+        "backends": ["jax[cpu]", "torch==2.13.0"],
         "demo": ["scikit-learn", "matplotlib"],
         "datasets": ["tensorflow-datasets", "scikit-learn"],
         "bench": ["keras-cv==0.9.0", "tensorflow-datasets"],

@@ -7,15 +7,53 @@ import keras
 
 
 def require_tensorflow_backend(what):
-    """Raises a clear error when Keras does not run on TensorFlow."""
+    """Raises a clear error when Keras does not run on TensorFlow (in-model mixing)."""
     backend = keras.backend.backend()
     if backend != "tensorflow":
+        raise in_model_mixing_error(what, backend)
+
+
+def in_model_mixing_error(what, backend=None):
+    """The error for a TensorFlow-only kmix part used under another Keras backend."""
+    backend = backend or keras.backend.backend()
+    return RuntimeError(
+        f"{what} needs the TensorFlow backend of Keras: in-model mixing (mixing "
+        "layers inside a model, kmix.models, kmix losses and metrics) computes "
+        "with TensorFlow ops inside the model's step. Under "
+        f"KERAS_BACKEND={backend}, kmix's input mixers run in a tf.data "
+        "pipeline (ds.map(kmix.layers.CutMix(num_classes=...))) that feeds a "
+        f"{backend} model trained with Keras's own losses on the mixed soft "
+        "labels (keras.losses.CategoricalCrossentropy). Received: "
+        f"keras.backend.backend()={backend!r}"
+    )
+
+
+def check_teacher_backend(what, teacher, given):
+    """Refuses a teacher model under another Keras backend (it would run inside tf.data)."""
+    backend = keras.backend.backend()
+    if teacher is not None and backend != "tensorflow":
         raise RuntimeError(
-            f"{what} needs the TensorFlow backend of Keras (kmix computes with "
-            "TensorFlow ops so that it runs in tf.data and under XLA). Set "
-            "KERAS_BACKEND=tensorflow before importing keras. "
-            f"Received: keras.backend.backend()={backend!r}"
+            f"{what}'s `teacher` is a Keras model that the layer runs on each "
+            f"batch; under KERAS_BACKEND={backend} a {backend} model cannot run "
+            "inside a tf.data pipeline. Give its output in the input dict "
+            f"instead ({given}), or use the TensorFlow backend. Received: "
+            f"teacher={type(teacher).__name__} with keras.backend.backend()={backend!r}"
         )
+
+
+def tensorflow_seed_generator(seed):
+    """A `keras.random.SeedGenerator` whose state is a TensorFlow variable, whatever the backend.
+
+    kmix draws its seeds with TensorFlow ops (in `tf.data`, under XLA); under
+    another Keras backend the generator is built on Keras's TensorFlow backend,
+    as Keras's own `tf.data` preprocessing layers do. Private API:
+    `keras.src.utils.backend_utils.DynamicBackend`.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return keras.random.SeedGenerator(seed)
+    from keras.src.utils.backend_utils import DynamicBackend
+
+    return keras.random.SeedGenerator(seed, backend=DynamicBackend("tensorflow"))
 
 
 def current_call_context():

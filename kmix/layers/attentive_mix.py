@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from kmix._compat import check_teacher_backend
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.attentive_cells import top_k_cell_mask
@@ -75,6 +76,7 @@ class AttentiveMix(BaseMixLayer):
                 "`teacher` must be a Keras model mapping images to feature maps "
                 f"(B, s, s, C). Received: teacher of type {type(teacher).__name__}"
             )
+        check_teacher_backend("AttentiveMix", teacher, "'features': the teacher's maps (B, s, s, C)")
         top_k = check_int(top_k, "top_k", minimum=1)
         super().__init__(alpha=alpha, **kwargs)
         self.top_k = top_k

@@ -10,7 +10,8 @@ import tensorflow as tf
 from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
-from kmix._compat import require_tensorflow_backend
+from kmix._compat import in_model_mixing_error
+from kmix._compat import tensorflow_seed_generator
 from kmix.layers.mix_inputs import MixInputs
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
@@ -137,7 +138,6 @@ class BaseMixLayer(keras.layers.Layer):
         label_mode="classification",
         **kwargs,
     ):
-        require_tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
         if alpha is not None or self._alpha_required:
             alpha = check_positive(alpha, "alpha")
@@ -171,7 +171,9 @@ class BaseMixLayer(keras.layers.Layer):
         self.label_mode = label_mode
         self.seed = seed
         self.data_format = data_format
-        self.generator = keras.random.SeedGenerator(seed)
+        # A TensorFlow variable under every Keras backend: the layer computes
+        # with TensorFlow ops (in tf.data under KERAS_BACKEND=jax or torch).
+        self.generator = tensorflow_seed_generator(seed)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.built = True
@@ -527,6 +529,7 @@ class BaseMixLayer(keras.layers.Layer):
     # ------------------------------------------------------------------
     # Keras plumbing
     # ------------------------------------------------------------------
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, data, *args, **kwargs):
         # Keras refuses nested arguments that mix tensors and arrays; a dict of
         # NumPy labels and tensor images is a normal input here.
@@ -546,6 +549,24 @@ class BaseMixLayer(keras.layers.Layer):
         elif isinstance(data, (tuple, list)):
             data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)
         args = tuple(to_tensor(a) for a in args)
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            # Under another Keras backend, a tf.data pipeline (a traced
+            # TensorFlow graph) is where a mixer runs: as Keras's own tf.data
+            # preprocessing layers, it computes with TensorFlow ops there,
+            # bypassing Keras's call machinery, which converts the inputs to
+            # the backend's arrays.
+            # TensorFlow (or NumPy) inputs run with TensorFlow ops, eagerly
+            # too; the backend's own arrays or symbolic tensors mean the layer
+            # sits in a model of that backend: refused.
+            data = keras.tree.map_structure(to_tensor, data)
+            first = keras.tree.flatten(data)[0] if keras.tree.flatten(data) else None
+            if tf.is_tensor(first) and not isinstance(first, keras.KerasTensor):
+                return self.call(data, *args, **kwargs)
+            raise in_model_mixing_error(
+                f"{type(self).__name__} called on {type(first).__name__} inputs (inside a "
+                f"{backend} model)"
+            )
         return super().__call__(data, *args, **kwargs)
 
     def build(self, input_shape=None):

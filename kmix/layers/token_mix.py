@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from kmix._compat import check_teacher_backend
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.grid import grid_to_pixel_mask
@@ -176,6 +177,7 @@ class TokenMix(BaseMixLayer):
                 "score maps (B, Gh, Gw, K). Received: teacher of type "
                 f"{type(teacher).__name__}"
             )
+        check_teacher_backend("TokenMix", teacher, "'teacher_maps': its score maps (B, Gh, Gw, K)")
         super().__init__(alpha=alpha, **kwargs)
         self.patch_size = patch_size
         self.mask_type = mask_type

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from kmix import step_record
+from kmix._compat import require_tensorflow_backend
 from kmix.losses._checks import warn_if_not_logits
 from kmix.ops.mixing import mix_soft_labels
 from kmix.ops.mixing import one_hot_labels
@@ -44,6 +45,7 @@ class MixingLoss(keras.losses.Loss):
     expects_logits = False
 
     def __init__(self, label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
+        require_tensorflow_backend(type(self).__name__)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from kmix._compat import require_tensorflow_backend
 from kmix._export import kmix_export
 from kmix.metrics import calibration
 from kmix.ops.validation import check_int
@@ -58,6 +59,7 @@ class AdaptiveCalibrationError(keras.metrics.Metric):
 
     def __init__(self, num_bins=15, from_logits=False, max_samples=100_000,
                  name="adaptive_calibration_error", dtype=None):
+        require_tensorflow_backend(type(self).__name__)
         num_bins = calibration.check_num_bins(num_bins)
         max_samples = check_int(max_samples, "max_samples", minimum=1)
         super().__init__(name=name, dtype=dtype)

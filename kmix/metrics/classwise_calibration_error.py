@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from kmix._compat import require_tensorflow_backend
 from kmix._export import kmix_export
 from kmix.metrics import calibration
 from kmix.ops.validation import check_num_classes
@@ -51,6 +52,7 @@ class ClasswiseCalibrationError(keras.metrics.Metric):
 
     def __init__(self, num_classes, num_bins=15, from_logits=False,
                  name="classwise_calibration_error", dtype=None):
+        require_tensorflow_backend(type(self).__name__)
         num_classes = check_num_classes(num_classes)
         if num_classes is None:
             raise ValueError("`num_classes` must be an int >= 1. Received: num_classes=None")

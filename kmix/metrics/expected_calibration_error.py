@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from kmix._compat import require_tensorflow_backend
 from kmix._export import kmix_export
 from kmix.metrics import calibration
 
@@ -44,6 +45,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     """
 
     def __init__(self, num_bins=15, from_logits=False, name="expected_calibration_error", dtype=None):
+        require_tensorflow_backend(type(self).__name__)
         num_bins = calibration.check_num_bins(num_bins)
         super().__init__(name=name, dtype=dtype)
         self.num_bins = num_bins
