@@ -24,23 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("backends")
-    procs = {}
-    for backend in BACKENDS:
-        env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
-        procs[backend] = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "backend_job.py"), str(out)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-    results = {}
-    for backend, proc in procs.items():
-        log, _ = proc.communicate(timeout=480)
-        assert proc.returncode == 0, f"KERAS_BACKEND={backend}:\n{log[-4000:]}"
-        summary = json.loads((out / f"{backend}.json").read_text())
-        results[backend] = (summary, dict(np.load(out / f"{backend}.npz")))
-    return results
+def _run(backend, out):
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "backend_job.py"), str(out)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=480,
+    )
+    assert proc.returncode == 0, f"KERAS_BACKEND={backend}:\n{proc.stdout[-4000:]}"
+    summary = json.loads((out / f"{backend}.json").read_text())
+    return summary, dict(np.load(out / f"{backend}.npz"))
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +45,29 @@ def test_jax_and_torch_are_installed_by_the_test_extras():
     assert BACKENDS == ["jax", "torch"]
 
 
+def test_the_cases_cover_every_input_mixer_class():
+    import kmix
+
+    classes = {type(factory()).__name__ for _, factory in input_mixer_cases()}
+    # The mixers that mix inside a model's step.
+    in_graph = {"SnapMix", "AlignMix", "ManifoldMixup", "SMMix"}
+    exported = {
+        name for name in dir(kmix.layers)
+        if isinstance(getattr(kmix.layers, name), type)
+        and issubclass(getattr(kmix.layers, name), kmix.layers.BaseMixLayer)
+        and name not in in_graph | {"BaseMixLayer"}
+    }
+    assert exported <= classes, sorted(exported - classes)
+
+
+# One test (one subprocess) per backend: pytest-xdist may run the two at once.
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_input_mixer_mixes_in_tf_data_as_under_tensorflow(runs, tensorflow_batches, backend):
-    summary, arrays = runs[backend]
+def test_input_mixers_under_another_backend(tensorflow_batches, backend, tmp_path):
+    summary, arrays = _run(backend, tmp_path)
     assert summary["backend"] == backend
+
+    # Every input mixer mixes in tf.data exactly as under the TensorFlow backend.
     assert sorted(k.split("/")[0] for k in arrays if k.endswith("/labels")) == sorted(tensorflow_batches)
     for name, (images, labels) in tensorflow_batches.items():
         np.testing.assert_allclose(arrays[f"{name}/images"], images, atol=1e-6, err_msg=name)
@@ -66,20 +76,12 @@ def test_every_input_mixer_mixes_in_tf_data_as_under_tensorflow(runs, tensorflow
         assert len(sums) == 2, name
         np.testing.assert_allclose(np.concatenate(sums), 1.0, atol=1e-5, err_msg=name)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_model_of_the_backend_trains_on_the_pipeline(runs, backend):
-    summary, _ = runs[backend]
+    # A model of the backend (its weights the backend's own arrays) trains on the pipeline.
     assert len(summary["loss"]) == 2 and all(np.isfinite(summary["loss"]))
-    # The model's weights live in the backend's own arrays.
     assert summary["weights_type"].split(".")[0] == {"jax": "jaxlib", "torch": "torch"}[backend]
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_tensorflow_only_parts_say_what_works(runs, backend):
-    errors = runs[backend][0]["errors"]
+    # The TensorFlow-only parts say what works.
+    errors = summary["errors"]
     for name in ("MixingModel", "MixupCrossentropy", "ExpectedCalibrationError"):
         assert errors[name].startswith(f"RuntimeError: {name} needs the TensorFlow backend of Keras"), errors[name]
     for name in ("MixingModel", "MixupCrossentropy", "ExpectedCalibrationError", "CutMix in a model"):

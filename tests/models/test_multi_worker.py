@@ -48,13 +48,10 @@ def _run(modes, out, timeout=300):
     return results
 
 
-@pytest.fixture(scope="module")
-def workers(tmp_path_factory):
-    return _run(["0", "1"], tmp_path_factory.mktemp("workers"))
-
-
+# One test for the two workers' run (a module fixture would run once per pytest-xdist worker).
 @pytest.mark.slow
-def test_two_workers_train_in_sync_and_mix_their_own_batches(workers):
+def test_two_workers_train_in_sync_mix_their_own_batches_and_resume(tmp_path):
+    workers = _run(["0", "1"], tmp_path)
     a, b = workers["0"], workers["1"]
     assert a["replicas"] == b["replicas"] == 2
     # One model: the same weights on both workers (CutMix, resumed CutMix, ViT + TransMix).
@@ -65,10 +62,6 @@ def test_two_workers_train_in_sync_and_mix_their_own_batches(workers):
     assert len(a["reference_plans"]) == len(b["reference_plans"]) == 4
     for plan_a, plan_b in zip(a["reference_plans"], b["reference_plans"]):
         assert plan_a != plan_b
-
-
-@pytest.mark.slow
-def test_a_resumed_worker_continues_its_seed_stream(workers):
     # Stopped after epoch 1 of 2 and resumed by BackupAndRestore: the second
     # epoch draws the plans the uninterrupted run drew there, not epoch 1's again.
     for worker in workers.values():

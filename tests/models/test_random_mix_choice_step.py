@@ -154,14 +154,15 @@ class _ChoiceProbe(kmix.losses.MixupCrossentropy):
 def test_an_xla_fit_over_every_in_graph_member_saves_and_reloads(tmp_path):
     images, labels = _data(24, seed=1)
     mixer = L.RandomMixChoice(
-        [L.CutMix(), L.SnapMix(), L.AlignMix(), L.ManifoldMixup(), L.GuidedMixup(saliency="gradient")],
+        # ManifoldMixup's branch is AlignMix's hidden path with a plain blend (checked eagerly above).
+        [L.CutMix(), L.SnapMix(), L.AlignMix(), L.GuidedMixup(saliency="gradient")],
         num_classes=K, label_smoothing=EPS, no_mix_probability=0.1, seed=3,
     )
     model = _model(mixer)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=kmix.losses.MixupCrossentropy(),
                   metrics=["accuracy"], jit_compile=True)
     before = trainable_snapshot(model)
-    history = model.fit(images, labels, batch_size=6, epochs=3, verbose=0)
+    history = model.fit(images, labels, batch_size=6, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert any(not np.array_equal(a, b) for a, b in zip(before, trainable_snapshot(model)))
     path = str(tmp_path / "choice.keras")
