@@ -69,7 +69,13 @@ def _loss_repr(loss):
 
 
 def _spans_workers(strategy):
-    """Whether `strategy`'s replicas span several workers (multi-worker collectives)."""
+    """Whether `strategy` is a collective all-reduce strategy whose replicas span several workers.
+
+    Keras takes the multi-worker reduction path for these only (a TPU pod's
+    logs are reduced otherwise).
+    """
+    if type(strategy).__name__ not in ("MultiWorkerMirroredStrategy", "CollectiveAllReduceStrategy"):
+        return False
     try:
         local = len(strategy.extended.worker_devices)
     except (AttributeError, RuntimeError, ValueError):
