@@ -11,7 +11,9 @@ from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix._compat import in_model_mixing_error
+from kmix.ops.boxes import check_bounding_boxes
 from kmix._compat import tensorflow_seed_generator
+from kmix.layers.mix_inputs import BOUNDING_BOXES
 from kmix.layers.mix_inputs import MixInputs
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
@@ -123,6 +125,8 @@ class BaseMixLayer(keras.layers.Layer):
     # Whether the labels come from a teacher model's maps (TokenMix with a
     # teacher), which a container cannot encode.
     labels_from_teacher = False
+    # Whether the layer mixes a dict's `bounding_boxes` (`mix_bounding_boxes`).
+    mixes_bounding_boxes = False
     # Containers such as RandomMixChoice draw no ratio of their own.
     _alpha_required = True
 
@@ -429,7 +433,9 @@ class BaseMixLayer(keras.layers.Layer):
         return mix_soft_labels(soft_labels, plan)
 
     def call(self, data, labels=None, sample_weight=None, training=True):
-        inputs = MixInputs.parse(type(self).__name__, data, labels, sample_weight)
+        inputs = MixInputs.parse(
+            type(self).__name__, data, labels, sample_weight, boxes=self.mixes_bounding_boxes
+        )
         deps = inputs.check(self.data_format, any_rank=getattr(self, "any_rank", False))
         if not training:
             if inputs.form == "images":
@@ -448,6 +454,10 @@ class BaseMixLayer(keras.layers.Layer):
             return unchanged(data, labels, sample_weight)
         batch_size, height, width = self.image_dims(inputs.images)
         self.check_image_size(height, width)
+        boxes = None
+        if inputs.form == "dict" and BOUNDING_BOXES in inputs.data:
+            # Checked before anything is sampled.
+            boxes = check_bounding_boxes(inputs.data[BOUNDING_BOXES], batch_size, type(self).__name__)
         extra = self._extra_inputs(inputs, height, width)
         soft_labels = None
         if inputs.labels is not None:
@@ -464,9 +474,23 @@ class BaseMixLayer(keras.layers.Layer):
         mixed_masks = None
         if inputs.segmentation_masks is not None:
             mixed_masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan)
+        mixed_boxes = None
+        if boxes is not None:
+            mixed_boxes = self.mix_bounding_boxes(boxes, plan)
         if inputs.form == "images":
             self._keep_plan(plan)
-        return inputs.pack(mixed, mixed_labels, mixed_masks)
+        return inputs.pack(mixed, mixed_labels, mixed_masks, mixed_boxes)
+
+    def mix_bounding_boxes(self, bounding_boxes, plan):
+        """The boxes of a mixed batch (layers with `mixes_bounding_boxes` implement it).
+
+        Args:
+            bounding_boxes: checked `{"boxes", "labels"}` of the batch.
+            plan: the batch's `kmix.MixPlan`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not mix bounding boxes yet."
+        )
 
     def _keep_plan(self, plan):
         """Records the plan for the loss of this step and checks that one reads it.
@@ -543,7 +567,7 @@ class BaseMixLayer(keras.layers.Layer):
             # report the nested box dict first, less clearly.
             MixInputs.parse(
                 type(self).__name__, data, args[0] if args else None,
-                args[1] if len(args) > 1 else None,
+                args[1] if len(args) > 1 else None, boxes=self.mixes_bounding_boxes,
             )
             data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
         elif isinstance(data, (tuple, list)):

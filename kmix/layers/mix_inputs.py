@@ -48,8 +48,11 @@ class MixInputs:
     single: bool = False
 
     @classmethod
-    def parse(cls, layer_name, data, labels=None, sample_weight=None):
-        """Reads the call arguments of the layer `layer_name`; raises on a bad form."""
+    def parse(cls, layer_name, data, labels=None, sample_weight=None, boxes=False):
+        """Reads the call arguments of the layer `layer_name`; raises on a bad form.
+
+        With `boxes=False` a dict holding `bounding_boxes` is refused.
+        """
         if isinstance(data, Mapping):
             if labels is not None or sample_weight is not None:
                 raise ValueError(
@@ -62,12 +65,13 @@ class MixInputs:
                     f"A dict input to {layer_name} must have an '{IMAGES}' key. "
                     f"Received keys: {sorted(data.keys())}"
                 )
-            if BOUNDING_BOXES in data:
+            if BOUNDING_BOXES in data and not boxes:
                 raise ValueError(
                     f"`{BOUNDING_BOXES}` are not supported yet by {layer_name}: "
-                    "mixing would need box labels from both images. Remove the "
-                    "key or mix detection data with a detection-specific "
-                    f"augmentation. Received keys: {sorted(data.keys())}"
+                    "mixing would need box labels from both images (MixUp keeps "
+                    "both images' boxes). Remove the key or mix detection data "
+                    "with a detection-specific augmentation. Received keys: "
+                    f"{sorted(data.keys())}"
                 )
             return cls(
                 "dict", data[IMAGES], data.get(LABELS), data.get(SEGMENTATION_MASKS),
@@ -152,7 +156,7 @@ class MixInputs:
             self.segmentation_masks = masks
         return deps
 
-    def pack(self, images, labels, masks):
+    def pack(self, images, labels, masks, boxes=None):
         """The mixed parts in the form the inputs came in."""
         if self.single:
             images = images[0]
@@ -165,6 +169,8 @@ class MixInputs:
                 out[LABELS] = labels
             if masks is not None:
                 out[SEGMENTATION_MASKS] = masks
+            if boxes is not None:
+                out[BOUNDING_BOXES] = boxes
             return out
         if self.form in ("tuple", "args"):
             if self.sample_weight is not None:

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.boxes import keep_both_boxes
 
 
 @kmix_export("kmix.layers.MixUp")
@@ -38,7 +39,8 @@ class MixUp(BaseMixLayer):
 
     Call arguments:
         data: a dict with `"images"` and optional `"labels"`,
-            `"segmentation_masks"` (other keys pass through); a tuple
+            `"segmentation_masks"`, `"bounding_boxes"` (other keys pass
+            through); a tuple
             `(images, labels)`; or images alone. Images are `(B, H, W, C)`, or
             one `(H, W, C)` image (returned unchanged). Labels are class ids
             `(B,)` / `(B, 1)` with `num_classes`, or one-hot `(B, K)`.
@@ -69,6 +71,9 @@ class MixUp(BaseMixLayer):
 
     binary_mask = False
 
+    # Both images show in every pixel: every row keeps both images' boxes.
+    mixes_bounding_boxes = True
+
     def __init__(self, alpha=0.2, any_rank=False, **kwargs):
         if not isinstance(any_rank, bool):
             raise TypeError(f"`any_rank` must be a bool. Received: any_rank={any_rank!r}")
@@ -83,3 +88,14 @@ class MixUp(BaseMixLayer):
         config = super().get_config()
         config["any_rank"] = self.any_rank
         return config
+
+    def mix_bounding_boxes(self, bounding_boxes, plan):
+        """Both images' boxes in every row: its own, then its partner's (Keras's and KerasCV's behaviour).
+
+        `{"boxes": (B, N, 4), "labels": (B, N)}` (padded with -1, or ragged,
+        in any `bounding_box_format`: coordinates are not converted) becomes
+        `(B, 2N, 4)` / `(B, 2N)` (`kmix.ops.boxes.keep_both_boxes`). Keras
+        core's `MixUp` concatenates the box labels along the batch axis, so its
+        labels do not line up with its boxes; kmix keeps them together.
+        """
+        return keep_both_boxes(bounding_boxes, plan.index)

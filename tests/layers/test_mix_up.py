@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kmix
 
@@ -50,3 +51,54 @@ def test_alpha_is_the_beta_concentration():
         # Beta(a, a): mean 1/2 and variance 1 / (4 (2a + 1)).
         assert abs(lam.mean() - 0.5) < 0.05
         assert abs(lam.var() - 1 / (4 * (2 * alpha + 1))) < 0.015, (alpha, lam.var())
+
+
+def _painted_batch(batch=6, size=16):
+    """Zero images, each with one box painted 1.0 (row i: a box of its own), labels 10 + i."""
+    rng = np.random.default_rng(4)
+    images = np.zeros((batch, size, size, 3), np.float32)
+    boxes = np.full((batch, 2, 4), -1.0, np.float32)  # yxyx pixels, one -1 padding row
+    for i in range(batch):
+        y0, x0 = rng.integers(0, size - 5, 2)
+        y1, x1 = y0 + rng.integers(2, 5), x0 + rng.integers(2, 5)
+        images[i, y0:y1, x0:x1] = 1.0
+        boxes[i, 0] = [y0, x0, y1, x1]
+    labels = np.stack([10 + np.arange(batch), -np.ones(batch)], axis=1).astype(np.int32)
+    return images, {"boxes": boxes, "labels": labels}
+
+
+def test_mixup_keeps_both_images_boxes_where_the_pixels_show_them():
+    images, boxes = _painted_batch()
+    layer = kmix.layers.MixUp(alpha=1.0, num_classes=3, seed=2)
+    out = layer({"images": images, "labels": np.arange(6) % 3, "bounding_boxes": boxes})
+    mixed, got = out["images"].numpy(), out["bounding_boxes"]
+    assert got["boxes"].shape == (6, 4, 4) and got["labels"].shape == (6, 4)
+    for row in range(6):
+        painted = np.zeros(mixed.shape[1:3], bool)
+        for box, label in zip(got["boxes"].numpy()[row], got["labels"].numpy()[row]):
+            if label < 0:
+                np.testing.assert_array_equal(box, -1)  # padding stays padding
+                continue
+            y0, x0, y1, x1 = box.astype(int)
+            painted[y0:y1, x0:x1] = True
+            # The box's own image is the one painted there: label 10 + i is image i's box.
+            np.testing.assert_array_equal(box, boxes["boxes"][label - 10, 0])
+        # Every box shows in the mixed image, and nothing shows outside them.
+        np.testing.assert_array_equal(mixed[row, ..., 0] > 0, painted)
+        assert got["labels"].numpy()[row, 0] == 10 + row  # own boxes first
+
+
+def test_mixup_boxes_follow_the_plan_in_a_tf_data_map():
+    images, boxes = _painted_batch()
+    layer = kmix.layers.MixUp(num_classes=3, seed=1)
+    plan = layer.sample_plan(tf.constant(images), seed=tf.constant([3, 4]))
+    got = layer.mix_bounding_boxes(kmix.ops.boxes.check_bounding_boxes(boxes, 6), plan)
+    partner = plan.index.numpy()
+    np.testing.assert_array_equal(got["labels"].numpy()[:, 2], 10 + partner)
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"images": images, "labels": np.arange(6) % 3, "bounding_boxes": boxes}
+    ).batch(3).map(layer, num_parallel_calls=2)
+    for batch in ds:
+        assert batch["bounding_boxes"]["boxes"].shape == (3, 4, 4)
+    with pytest.raises(ValueError, match=r"`bounding_boxes` are not supported yet by CutMix: .*\(MixUp keeps both images' boxes\)"):
+        kmix.layers.CutMix(num_classes=3)({"images": images, "labels": np.arange(6) % 3, "bounding_boxes": boxes})
