@@ -25,7 +25,9 @@ BACKENDS = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not No
 
 
 def _run(backend, out):
-    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
+    # One thread each: pytest-xdist runs other tests beside the subprocess.
+    env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT),
+               TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "backend_job.py"), str(out)], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=480,

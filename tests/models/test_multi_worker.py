@@ -29,7 +29,9 @@ def _free_ports(count):
 
 def _run(modes, out, timeout=300):
     ports = ",".join(str(p) for p in _free_ports(2))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
+    # One thread each: pytest-xdist runs other tests beside the workers.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="",
+               TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("TF_CONFIG", None)
     procs = [
         subprocess.Popen([sys.executable, str(JOB), mode, ports, str(out)], env=env,
