@@ -583,7 +583,7 @@ class BaseMixLayer(keras.layers.Layer):
             # TensorFlow (or NumPy) inputs run with TensorFlow ops, eagerly
             # too; the backend's own arrays or symbolic tensors mean the layer
             # sits in a model of that backend: refused.
-            data = keras.tree.map_structure(to_tensor, data)
+            data = to_tensor(data)  # a dict or tuple is converted above
             first = keras.tree.flatten(data)[0] if keras.tree.flatten(data) else None
             if tf.is_tensor(first) and not isinstance(first, keras.KerasTensor):
                 return self.call(data, *args, **kwargs)

@@ -34,20 +34,6 @@ def _member_step(model, mixer):
     )
 
 
-def smooth_targets(targets, label_smoothing):
-    """Label smoothing of mixed targets `sum_j w_j y_j` as `sum_j w_j smooth(y_j)`.
-
-    `(1 - eps) * t + sum(t) * eps / K`: for weights that sum to 1 (any plan's
-    labels) the usual `(1 - eps) * t + eps / K`; for SnapMix's weights, which
-    need not, each one-hot label smoothed before weighting, as SnapMix does.
-    """
-    if not label_smoothing:
-        return targets
-    classes = tf.cast(tf.shape(targets)[-1], targets.dtype)
-    total = tf.reduce_sum(targets, axis=-1, keepdims=True)
-    return (1.0 - label_smoothing) * targets + total * label_smoothing / classes
-
-
 class RandomMixChoiceStep(StepStrategy):
     """The train step of a model mixed by a `RandomMixChoice` with in-graph members.
 
@@ -101,9 +87,9 @@ class RandomMixChoiceStep(StepStrategy):
             if member is not None:
                 member.check()
 
-    def _branch(self, k, images, soft, seed):
+    def _branch(self, k, images, soft, smoothed, seed):
+        """Branch `k`: `soft` are the one-hot labels, `smoothed` them with the container's smoothing."""
         container, dtype = self.mixer, self.mixer.compute_dtype
-        eps = container.label_smoothing
 
         def run():
             member = self.mixer.mixers[k]
@@ -113,22 +99,18 @@ class RandomMixChoiceStep(StepStrategy):
             if step is None:
                 plan = container.member_plan(k, images, seed=seed, labels=soft)
                 inputs = container.mix_images(images, plan)
-                targets, own_eps = mix_soft_labels(soft, plan), 0.0
+                targets = mix_soft_labels(smoothed, plan)
             else:
                 inputs, final = step.mix(images, soft, seed)
                 record = step_record.get_record()
                 plan = record.plans[0]
-                if step.targets_are_final:
-                    targets, own_eps = final, member.label_smoothing
-                else:
-                    targets, own_eps = mix_soft_labels(soft, plan), 0.0
+                # SnapMix's own targets are smoothed with its label_smoothing,
+                # the container's (RandomMixChoice sets it on in-graph members).
+                targets = final if step.targets_are_final else mix_soft_labels(smoothed, plan)
                 if record.mixing_point is not None:
                     point = tf.cast(record.mixing_point, tf.int32)
                 if isinstance(member, AlignMix):
                     align = tf.cast(plan.choice[0], tf.int32)
-            if own_eps != eps:
-                # own_eps is 0 here (RandomMixChoice refuses other values).
-                targets = smooth_targets(targets, eps)
             return (
                 tf.cast(inputs, dtype), tf.cast(targets, tf.float32),
                 tf.cast(plan.index, tf.int32), tf.cast(plan.lam, tf.float32), point, align,
@@ -140,16 +122,17 @@ class RandomMixChoiceStep(StepStrategy):
         container = self.mixer
         batch_size = tf.shape(images)[0]
         soft = one_hot_labels(labels, container.num_classes)
+        smoothed = one_hot_labels(soft, label_smoothing=container.label_smoothing)
         choice = container.sample_choice(1, self.shared_seed if self.shared_seed is not None else seed)[0]
         seeds = split_seed(seed, len(container.mixers))
         branches = [
-            self._branch(k, images, soft, seeds[k]) for k in range(len(container.mixers))
+            self._branch(k, images, soft, smoothed, seeds[k]) for k in range(len(container.mixers))
         ]
 
         def clean():
             return (
                 tf.cast(images, container.compute_dtype),
-                smooth_targets(soft, container.label_smoothing),
+                smoothed,
                 tf.range(batch_size, dtype=tf.int32), tf.ones([batch_size], tf.float32),
                 tf.constant(0, tf.int32), tf.constant(0, tf.int32),
             )
