@@ -11,6 +11,8 @@ from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix._compat import in_model_mixing_error
+from kmix.ops.box_formats import check_box_format
+from kmix.ops.boxes import boxes_through_mask
 from kmix.ops.boxes import check_bounding_boxes
 from kmix._compat import tensorflow_seed_generator
 from kmix.layers.mix_inputs import BOUNDING_BOXES
@@ -29,6 +31,7 @@ from kmix.ops.sampling import sample_partner_index
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_batch
+from kmix.ops.validation import check_float
 from kmix.ops.validation import check_images
 from kmix.ops.validation import check_label_smoothing
 from kmix.ops.validation import check_num_classes
@@ -458,6 +461,7 @@ class BaseMixLayer(keras.layers.Layer):
         if inputs.form == "dict" and BOUNDING_BOXES in inputs.data:
             # Checked before anything is sampled.
             boxes = check_bounding_boxes(inputs.data[BOUNDING_BOXES], batch_size, type(self).__name__)
+            self._check_box_arguments()
         extra = self._extra_inputs(inputs, height, width)
         soft_labels = None
         if inputs.labels is not None:
@@ -476,20 +480,61 @@ class BaseMixLayer(keras.layers.Layer):
             mixed_masks = self._apply_segmentation_masks(inputs.segmentation_masks, plan)
         mixed_boxes = None
         if boxes is not None:
-            mixed_boxes = self.mix_bounding_boxes(boxes, plan)
+            mixed_boxes = self.mix_bounding_boxes(boxes, plan, image_size=(height, width))
         if inputs.form == "images":
             self._keep_plan(plan)
         return inputs.pack(mixed, mixed_labels, mixed_masks, mixed_boxes)
 
-    def mix_bounding_boxes(self, bounding_boxes, plan):
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
         """The boxes of a mixed batch (layers with `mixes_bounding_boxes` implement it).
 
         Args:
             bounding_boxes: checked `{"boxes", "labels"}` of the batch.
             plan: the batch's `kmix.MixPlan`.
+            image_size: `(height, width)` of the images; read from the plan's
+                mask when omitted.
         """
         raise NotImplementedError(
             f"{type(self).__name__} does not mix bounding boxes yet."
+        )
+
+    # ------------------------------------------------------------------
+    # Boxes that follow the mask (CutMix, FMix, ResizeMix, MaskMix)
+    # ------------------------------------------------------------------
+    def _init_box_arguments(self, bounding_box_format, min_visibility):
+        """Checks and sets the box arguments of a mixer whose boxes follow its mask."""
+        self.bounding_box_format = check_box_format(bounding_box_format, type(self).__name__)
+        self.min_visibility = check_float(min_visibility, "min_visibility", 0.0, 1.0)
+
+    def _box_config(self):
+        return {
+            "bounding_box_format": self.bounding_box_format,
+            "min_visibility": self.min_visibility,
+        }
+
+    def _check_box_arguments(self):
+        """Raises, before any work, when boxes came but the layer cannot read them."""
+        if hasattr(self, "min_visibility") and self.bounding_box_format is None:
+            raise ValueError(
+                f"{type(self).__name__} moves bounding boxes with its mask, so it "
+                "needs their format: pass `bounding_box_format=` one of Keras's "
+                "formats ('xyxy', 'yxyx', 'xywh', 'center_xywh', 'center_yxhw', "
+                "'rel_xyxy', 'rel_yxyx', 'rel_xywh', 'rel_center_xywh') to the "
+                "layer. Received: bounding_box_format=None"
+            )
+
+    def _boxes_through_mask(self, bounding_boxes, plan, image_size=None, paste_boxes=None):
+        """Own boxes that stay visible and partner boxes that show through the mask (`kmix.ops.boxes`)."""
+        if image_size is None:
+            image_size = (plan.mask.shape[1], plan.mask.shape[2])
+        return boxes_through_mask(
+            bounding_boxes,
+            plan.mask,
+            plan.index,
+            self.bounding_box_format,
+            image_size,
+            self.min_visibility,
+            paste_boxes,
         )
 
     def _keep_plan(self, plan):
@@ -569,6 +614,8 @@ class BaseMixLayer(keras.layers.Layer):
                 type(self).__name__, data, args[0] if args else None,
                 args[1] if len(args) > 1 else None, boxes=self.mixes_bounding_boxes,
             )
+            if BOUNDING_BOXES in data:
+                self._check_box_arguments()
             data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
         elif isinstance(data, (tuple, list)):
             data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)

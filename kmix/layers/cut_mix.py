@@ -33,6 +33,15 @@ class CutMix(BaseMixLayer):
         patch_size: optional int. Snap boxes to a grid of `patch_size` pixel
             patches (token-aligned CutMix, as TL-Align): the box rules run on the
             patch grid. Image sides must be multiples of it.
+        bounding_box_format: optional str, one of Keras's box formats
+            (`"xyxy"`, `"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` and
+            their `"rel_"` forms). Needed only when a dict brings
+            `"bounding_boxes"`.
+        min_visibility: float in [0, 1]. A box is kept when at least this share
+            of its pixels shows in the mixed image (own boxes outside the
+            pasted region, the partner's inside it), then clipped to the pixels
+            that show. Defaults to `0.1`, the share Ultralytics' CutMix keeps
+            partner boxes at (`ultralytics/data/augment.py`).
         num_classes: int or `None`. Needed when labels are class ids.
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         lam_scope: `"batch"` (one ratio and one box for the batch, as timm's
@@ -44,7 +53,9 @@ class CutMix(BaseMixLayer):
 
     Call arguments:
         data: a dict with `"images"` and optional `"labels"`,
-            `"segmentation_masks"` (other keys pass through); a tuple
+            `"segmentation_masks"`, `"bounding_boxes"` (`{"boxes", "labels"}`,
+            padded with -1 or ragged; needs `bounding_box_format`; other keys
+            pass through); a tuple
             `(images, labels)`; or images alone.
         labels: labels as a second positional argument.
         training: bool. With `False` the input is returned unchanged.
@@ -68,8 +79,21 @@ class CutMix(BaseMixLayer):
         - [Yun et al., 2019](https://arxiv.org/abs/1905.04899)
     """
 
-    def __init__(self, alpha=1.0, minmax=None, patch_size=None, **kwargs):
+    # Boxes follow the mask: own boxes where they stay seen, the partner's where
+    # they show (`kmix.ops.boxes.boxes_through_mask`).
+    mixes_bounding_boxes = True
+
+    def __init__(
+        self,
+        alpha=1.0,
+        minmax=None,
+        patch_size=None,
+        bounding_box_format=None,
+        min_visibility=0.1,
+        **kwargs,
+    ):
         super().__init__(alpha=alpha, **kwargs)
+        self._init_box_arguments(bounding_box_format, min_visibility)
         if minmax is not None:
             minmax = tuple(minmax)
             if (
@@ -107,4 +131,15 @@ class CutMix(BaseMixLayer):
     def get_config(self):
         config = super().get_config()
         config.update({"minmax": self.minmax, "patch_size": self.patch_size})
+        config.update(self._box_config())
         return config
+
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
+        """Own boxes where they stay visible, then the partner's where they show through the mask.
+
+        Each box is kept when at least `min_visibility` of its pixels show and
+        clipped to the pixels that show (`kmix.ops.boxes.boxes_through_mask`);
+        `(B, N, 4)` boxes become `(B, 2N, 4)`, a dropped box a -1 row (removed
+        when ragged).
+        """
+        return self._boxes_through_mask(bounding_boxes, plan, image_size)

@@ -50,6 +50,15 @@ class FMix(BaseMixLayer):
             "reformulation"). Defaults to `False`.
         num_frequencies: int >= 1. Highest frequency kept per axis, in cycles
             per image. Defaults to `12`.
+        bounding_box_format: optional str, one of Keras's box formats
+            (`"xyxy"`, `"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` and
+            their `"rel_"` forms). Needed only when a dict brings
+            `"bounding_boxes"`.
+        min_visibility: float in [0, 1]. A box is kept when at least this share
+            of its pixels shows in the mixed image (own boxes outside the
+            pasted region, the partner's inside it), then clipped to the pixels
+            that show. Defaults to `0.1`, the share Ultralytics' CutMix keeps
+            partner boxes at (`ultralytics/data/augment.py`).
         num_classes: int or `None`. Needed when labels are class ids.
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         lam_scope: `"batch"` or `"sample"`. Defaults to `"batch"`.
@@ -60,7 +69,9 @@ class FMix(BaseMixLayer):
 
     Call arguments:
         data: a dict with `"images"` and optional `"labels"`,
-            `"segmentation_masks"` (other keys pass through); a tuple
+            `"segmentation_masks"`, `"bounding_boxes"` (`{"boxes", "labels"}`,
+            padded with -1 or ragged; needs `bounding_box_format`; other keys
+            pass through); a tuple
             `(images, labels)`; or images alone.
         labels: labels as a second positional argument.
         training: bool. With `False` the input is returned unchanged.
@@ -87,6 +98,10 @@ class FMix(BaseMixLayer):
         - [ecs-vlc/FMix](https://github.com/ecs-vlc/FMix)
     """
 
+    # Boxes follow the mask: own boxes where they stay seen, the partner's where
+    # they show (`kmix.ops.boxes.boxes_through_mask`).
+    mixes_bounding_boxes = True
+
     def __init__(
         self,
         alpha=1.0,
@@ -94,9 +109,12 @@ class FMix(BaseMixLayer):
         max_soft=0.0,
         reformulate=False,
         num_frequencies=12,
+        bounding_box_format=None,
+        min_visibility=0.1,
         **kwargs,
     ):
         super().__init__(alpha=alpha, **kwargs)
+        self._init_box_arguments(bounding_box_format, min_visibility)
         decay_power = check_float(decay_power, "decay_power", 0, min_inclusive=False)
         max_soft = check_float(max_soft, "max_soft", 0, 0.5)
         if not isinstance(reformulate, bool):
@@ -133,4 +151,15 @@ class FMix(BaseMixLayer):
                 "num_frequencies": self.num_frequencies,
             }
         )
+        config.update(self._box_config())
         return config
+
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
+        """Own boxes where they stay visible, then the partner's where they show through the mask.
+
+        Each box is kept when at least `min_visibility` of its pixels show and
+        clipped to the pixels that show (`kmix.ops.boxes.boxes_through_mask`);
+        `(B, N, 4)` boxes become `(B, 2N, 4)`, a dropped box a -1 row (removed
+        when ragged).
+        """
+        return self._boxes_through_mask(bounding_boxes, plan, image_size)

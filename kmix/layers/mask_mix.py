@@ -63,6 +63,15 @@ class MaskMix(BaseMixLayer):
             `patch_size=4` for 32x32 images).
         patch_size: int, the ViT patch size the cells must align with.
             Defaults to `16`.
+        bounding_box_format: optional str, one of Keras's box formats
+            (`"xyxy"`, `"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` and
+            their `"rel_"` forms). Needed only when a dict brings
+            `"bounding_boxes"`.
+        min_visibility: float in [0, 1]. A box is kept when at least this share
+            of its pixels shows in the mixed image (own boxes outside the
+            pasted region, the partner's inside it), then clipped to the pixels
+            that show. Defaults to `0.1`, the share Ultralytics' CutMix keeps
+            partner boxes at (`ultralytics/data/augment.py`).
         num_classes: int or `None`. Needed when labels are class ids.
         label_smoothing: float in [0, 1). Defaults to `0.0` (MixPro uses 0.1).
         lam_scope: `"batch"` (one ratio per batch, as MixPro) or `"sample"`.
@@ -73,7 +82,9 @@ class MaskMix(BaseMixLayer):
 
     Call arguments:
         data: a dict with `"images"` and optional `"labels"`,
-            `"segmentation_masks"` (other keys pass through); a tuple
+            `"segmentation_masks"`, `"bounding_boxes"` (`{"boxes", "labels"}`,
+            padded with -1 or ragged; needs `bounding_box_format`; other keys
+            pass through); a tuple
             `(images, labels)`; or images alone.
         labels: labels as a second positional argument.
         training: bool. With `False` the input is returned unchanged.
@@ -107,7 +118,19 @@ class MaskMix(BaseMixLayer):
         - [fistyee/MixPro `utils.MaskMix`](https://github.com/fistyee/MixPro)
     """
 
-    def __init__(self, alpha=1.0, mask_patch_size=32, patch_size=16, **kwargs):
+    # Boxes follow the mask: own boxes where they stay seen, the partner's where
+    # they show (`kmix.ops.boxes.boxes_through_mask`).
+    mixes_bounding_boxes = True
+
+    def __init__(
+        self,
+        alpha=1.0,
+        mask_patch_size=32,
+        patch_size=16,
+        bounding_box_format=None,
+        min_visibility=0.1,
+        **kwargs,
+    ):
         mask_patch_size = check_int(mask_patch_size, "mask_patch_size", minimum=1)
         patch_size = check_int(patch_size, "patch_size", minimum=1)
         if mask_patch_size % patch_size:
@@ -117,6 +140,7 @@ class MaskMix(BaseMixLayer):
                 f"mask_patch_size={mask_patch_size} and patch_size={patch_size}"
             )
         super().__init__(alpha=alpha, **kwargs)
+        self._init_box_arguments(bounding_box_format, min_visibility)
         self.mask_patch_size = mask_patch_size
         self.patch_size = patch_size
 
@@ -149,4 +173,15 @@ class MaskMix(BaseMixLayer):
         config.update(
             {"mask_patch_size": self.mask_patch_size, "patch_size": self.patch_size}
         )
+        config.update(self._box_config())
         return config
+
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
+        """Own boxes where they stay visible, then the partner's where they show through the mask.
+
+        Each box is kept when at least `min_visibility` of its pixels show and
+        clipped to the pixels that show (`kmix.ops.boxes.boxes_through_mask`);
+        `(B, N, 4)` boxes become `(B, 2N, 4)`, a dropped box a -1 row (removed
+        when ragged).
+        """
+        return self._boxes_through_mask(bounding_boxes, plan, image_size)

@@ -67,10 +67,10 @@ class MixInputs:
                 )
             if BOUNDING_BOXES in data and not boxes:
                 raise ValueError(
-                    f"`{BOUNDING_BOXES}` are not supported yet by {layer_name}: "
-                    "mixing would need box labels from both images (MixUp keeps "
-                    "both images' boxes). Remove the key or mix detection data "
-                    "with a detection-specific augmentation. Received keys: "
+                    f"`{BOUNDING_BOXES}` are not supported by {layer_name}. "
+                    "MixUp, CutMix, FMix, ResizeMix, MaskMix and Mosaic mix "
+                    "detection boxes; remove the key or use one of them. "
+                    "Received keys: "
                     f"{sorted(data.keys())}"
                 )
             return cls(

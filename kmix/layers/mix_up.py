@@ -89,7 +89,7 @@ class MixUp(BaseMixLayer):
         config["any_rank"] = self.any_rank
         return config
 
-    def mix_bounding_boxes(self, bounding_boxes, plan):
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
         """Both images' boxes in every row: its own, then its partner's (Keras's and KerasCV's behaviour).
 
         `{"boxes": (B, N, 4), "labels": (B, N)}` (padded with -1, or ragged,

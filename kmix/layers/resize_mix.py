@@ -80,6 +80,15 @@ class ResizeMix(BaseMixLayer):
             `False`.
         interpolation: `"nearest"` (default, as the official code) or
             `"bilinear"`, how the partner is resized for images.
+        bounding_box_format: optional str, one of Keras's box formats
+            (`"xyxy"`, `"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` and
+            their `"rel_"` forms). Needed only when a dict brings
+            `"bounding_boxes"`.
+        min_visibility: float in [0, 1]. A box is kept when at least this share
+            of its pixels shows in the mixed image (own boxes outside the
+            pasted region, the partner's inside it), then clipped to the pixels
+            that show. Defaults to `0.1`, the share Ultralytics' CutMix keeps
+            partner boxes at (`ultralytics/data/augment.py`).
         num_classes: int or `None`. Needed when labels are class ids.
         label_smoothing: float in [0, 1). Defaults to `0.0`.
         lam_scope: `"batch"` (one scale and one box for the batch, as the
@@ -91,7 +100,9 @@ class ResizeMix(BaseMixLayer):
 
     Call arguments:
         data: a dict with `"images"` and optional `"labels"`,
-            `"segmentation_masks"` (other keys pass through); a tuple
+            `"segmentation_masks"`, `"bounding_boxes"` (`{"boxes", "labels"}`,
+            padded with -1 or ragged; needs `bounding_box_format`; other keys
+            pass through); a tuple
             `(images, labels)`; or images alone.
         labels: labels as a second positional argument.
         training: bool. With `False` the input is returned unchanged.
@@ -122,12 +133,18 @@ class ResizeMix(BaseMixLayer):
         - [openmixup `resizemix.py`](https://github.com/Westlake-AI/openmixup)
     """
 
+    # Boxes follow the mask: own boxes where they stay seen, the partner's where
+    # they show (`kmix.ops.boxes.boxes_through_mask`).
+    mixes_bounding_boxes = True
+
     def __init__(
         self,
         alpha=1.0,
         scope=(0.1, 0.8),
         use_alpha=False,
         interpolation="nearest",
+        bounding_box_format=None,
+        min_visibility=0.1,
         **kwargs,
     ):
         if (
@@ -151,6 +168,7 @@ class ResizeMix(BaseMixLayer):
             )
         check_one_of(interpolation, "interpolation", INTERPOLATIONS)
         super().__init__(alpha=alpha, **kwargs)
+        self._init_box_arguments(bounding_box_format, min_visibility)
         self.scope = scope
         self.use_alpha = use_alpha
         self.interpolation = interpolation
@@ -191,4 +209,18 @@ class ResizeMix(BaseMixLayer):
                 "interpolation": self.interpolation,
             }
         )
+        config.update(self._box_config())
         return config
+
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
+        """Own boxes where they stay visible, then the partner's, shrunk into the pasted box.
+
+        The partner is pasted whole, so its boxes are scaled into the box the
+        plan's mask pastes (read back from the mask, as the images are), then
+        kept and clipped like every box: at least `min_visibility` of the box's
+        pixels must show (`kmix.ops.boxes.boxes_through_mask`). `(B, N, 4)`
+        boxes become `(B, 2N, 4)`, a dropped box a -1 row (removed when ragged).
+        """
+        return self._boxes_through_mask(
+            bounding_boxes, plan, image_size, paste_boxes=boxes_from_mask(plan.mask)
+        )

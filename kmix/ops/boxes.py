@@ -1,9 +1,12 @@
-"""Detection boxes of a mixed batch: checks and the partner's boxes (pure functions)."""
+"""Detection boxes of a mixed batch: checks, both images' boxes, boxes seen through a mask (pure functions)."""
 
 from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
+
+from kmix.ops.box_formats import from_xyxy
+from kmix.ops.box_formats import to_xyxy
 
 
 def _as_tensor(value):
@@ -96,3 +99,172 @@ def keep_both_boxes(bounding_boxes, index):
     for key, value in bounding_boxes.items():
         out[key] = tf.concat([value, tf.gather(value, index)], axis=1)
     return out
+
+
+def _pixel_span(low, high, size):
+    """The pixels `[first, end)` whose centres lie in `[low, high]` (at least the centre's pixel), clipped to the image."""
+    first = tf.math.ceil(low - 0.5)
+    end = tf.math.floor(high - 0.5) + 1.0
+    centre = tf.math.floor((low + high) / 2.0)
+    empty = end <= first
+    first = tf.where(empty, centre, first)
+    end = tf.where(empty, centre + 1.0, end)
+    size = tf.cast(size, tf.float32)
+    first = tf.clip_by_value(first, 0.0, size)
+    end = tf.clip_by_value(end, 0.0, size)
+    return tf.cast(first, tf.int32), tf.cast(end, tf.int32)
+
+
+def visible_part(xyxy, visible):
+    """How much of each box shows, and the box clipped to the pixels that show.
+
+    A box covers the pixels whose centres lie inside it (a box smaller than a
+    pixel covers the pixel holding its centre). Counting uses an integral image
+    (four reads per box); the clip uses, per box, how many visible pixels each
+    of its columns and rows holds (prefix sums along the other axis), so every
+    shape is static and the work is `O(B * N * (H + W))` beyond one pass over
+    the mask.
+
+    Args:
+        xyxy: float32 `(B, N, 4)`, absolute `(x1, y1, x2, y2)` pixels.
+        visible: `(B, H, W)`, 1 where the boxes' image shows, else 0.
+
+    Returns:
+        `(fraction, clipped)`: float32 `(B, N)`, the share of each box's pixels
+        that show; float32 `(B, N, 4)`, each box shrunk to the smallest box
+        holding its visible pixels (edges that show stay where they were;
+        boxes with nothing visible are returned unchanged).
+    """
+    visible = tf.cast(tf.cast(visible, tf.bool), tf.int32)
+    shape = tf.shape(visible)
+    batch, height, width = shape[0], shape[1], shape[2]
+    x1, y1, x2, y2 = (xyxy[..., i] for i in range(4))
+    c0, c1 = _pixel_span(x1, x2, width)
+    r0, r1 = _pixel_span(y1, y2, height)
+
+    # Visible pixels per box from the integral image (exact in int32).
+    integral = tf.pad(tf.cumsum(tf.cumsum(visible, axis=1), axis=2), [[0, 0], [1, 0], [1, 0]])
+    flat = tf.reshape(integral, tf.stack([batch, -1]))
+    stride = width + 1
+
+    def at(r, c):
+        return tf.gather(flat, r * stride + c, batch_dims=1)
+
+    count = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
+    area = (r1 - r0) * (c1 - c0)
+    fraction = tf.math.divide_no_nan(tf.cast(count, tf.float32), tf.cast(area, tf.float32))
+
+    def extent(prefix, lo, hi, first, end, size):
+        # prefix: (B, S + 1, L) sums along the box's other axis; lo/hi pick
+        # the box's span there, first/end its span along L.
+        per_line = tf.gather(prefix, hi, batch_dims=1) - tf.gather(prefix, lo, batch_dims=1)
+        lines = tf.range(size)
+        inside = (per_line > 0) & (lines >= first[..., None]) & (lines < end[..., None])
+        low = tf.reduce_min(tf.where(inside, lines, size), axis=-1)
+        high = tf.reduce_max(tf.where(inside, lines, -1), axis=-1) + 1
+        return tf.cast(low, tf.float32), tf.cast(high, tf.float32)
+
+    down = tf.pad(tf.cumsum(visible, axis=1), [[0, 0], [1, 0], [0, 0]])  # (B, H + 1, W)
+    across = tf.pad(tf.cumsum(visible, axis=2), [[0, 0], [0, 0], [1, 0]])  # (B, H, W + 1)
+    col_low, col_high = extent(down, r0, r1, c0, c1, width)
+    row_low, row_high = extent(tf.transpose(across, [0, 2, 1]), c0, c1, r0, r1, height)
+    shows = count > 0
+    clipped = tf.stack(
+        [
+            tf.where(shows, tf.maximum(x1, col_low), x1),
+            tf.where(shows, tf.maximum(y1, row_low), y1),
+            tf.where(shows, tf.minimum(x2, col_high), x2),
+            tf.where(shows, tf.minimum(y2, row_high), y2),
+        ],
+        axis=-1,
+    )
+    return fraction, clipped
+
+
+def boxes_through_mask(
+    bounding_boxes,
+    mask,
+    index,
+    bounding_box_format,
+    image_size,
+    min_visibility=0.1,
+    paste_boxes=None,
+):
+    """The boxes of a batch mixed by a pixel mask: own boxes where they stay seen, the partner's where they show.
+
+    A pixel shows the row's own image where `mask >= 0.5` and the partner's
+    elsewhere (binary masks: exactly the pasted pixels). Every row keeps its own
+    boxes that stay visible and gains its partner's boxes that show through
+    the pasted region, each kept when at least `min_visibility` of its pixels
+    show, and clipped to the smallest box holding them.
+
+    Args:
+        bounding_boxes: checked `{"boxes", "labels"}` (`check_bounding_boxes`),
+            dense (padding rows labelled -1) or ragged.
+        mask: `(B, H, W, 1)` or `(B, H, W)`, the plan's own-pixel mask.
+        index: int `(B,)`, each row's partner.
+        bounding_box_format: one of Keras's formats (`kmix.ops.box_formats`).
+        image_size: `(height, width)` of the images.
+        min_visibility: float in `[0, 1]`; a box is kept when this share of it
+            shows (and at least one pixel does).
+        paste_boxes: optional int `(B, 4)` `(y_low, y_high, x_low, x_high)`:
+            the partner image was resized whole into this box (ResizeMix); its
+            boxes are mapped there first.
+
+    Returns:
+        `{"boxes": (B, 2N, 4), "labels": (B, 2N)}`: own boxes, then the
+        partner's, in the input format; a dropped box becomes a padding row
+        (-1 box and label) in place, or is removed when the input was ragged.
+        Floating coordinates keep their dtype; integer ones come back float32.
+    """
+    boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
+    ragged = isinstance(boxes, tf.RaggedTensor)
+    if ragged:
+        boxes = boxes.to_tensor(default_value=-1)
+        labels = labels.to_tensor(default_value=-1)
+    out_dtype = boxes.dtype if boxes.dtype.is_floating else tf.float32
+    height, width = image_size
+    mask = tf.convert_to_tensor(mask)
+    if mask.shape.rank == 4:
+        mask = mask[..., 0]
+    mask = tf.broadcast_to(
+        tf.cast(mask, tf.float32), tf.stack([tf.shape(mask)[0], height, width])
+    )
+    own_shows = mask >= 0.5
+    padding = tf.equal(labels, tf.cast(-1, labels.dtype))
+    xyxy = to_xyxy(boxes, bounding_box_format, height, width)
+
+    partner_xyxy = tf.gather(xyxy, index)
+    if paste_boxes is not None:
+        paste = tf.cast(paste_boxes, tf.float32)[:, None, :]
+        y0, y1, x0, x1 = (paste[..., i] for i in range(4))
+        sx = (x1 - x0) / tf.cast(width, tf.float32)
+        sy = (y1 - y0) / tf.cast(height, tf.float32)
+        partner_xyxy = tf.stack(
+            [
+                x0 + partner_xyxy[..., 0] * sx,
+                y0 + partner_xyxy[..., 1] * sy,
+                x0 + partner_xyxy[..., 2] * sx,
+                y0 + partner_xyxy[..., 3] * sy,
+            ],
+            axis=-1,
+        )
+
+    def kept(xyxy_, shows, padding_, labels_):
+        fraction, clipped = visible_part(xyxy_, shows)
+        keep = (~padding_) & (fraction > 0.0) & (fraction >= min_visibility)
+        out = from_xyxy(clipped, bounding_box_format, height, width)
+        out = tf.where(keep[..., None], tf.cast(out, out_dtype), tf.cast(-1, out_dtype))
+        return out, tf.where(keep, labels_, tf.cast(-1, labels_.dtype)), keep
+
+    own = kept(xyxy, own_shows, padding, labels)
+    partner = kept(partner_xyxy, ~own_shows, tf.gather(padding, index), tf.gather(labels, index))
+    out_boxes = tf.concat([own[0], partner[0]], axis=1)
+    out_labels = tf.concat([own[1], partner[1]], axis=1)
+    if ragged:
+        keep = tf.concat([own[2], partner[2]], axis=1)
+        return {
+            "boxes": tf.ragged.boolean_mask(out_boxes, keep),
+            "labels": tf.ragged.boolean_mask(out_labels, keep),
+        }
+    return {"boxes": out_boxes, "labels": out_labels}

@@ -107,11 +107,11 @@ def test_mixers_must_be_kmix_mixers():
         L.RandomMixChoice([])
 
 
-def test_bounding_boxes_are_not_supported_yet():
+def test_bounding_boxes_are_refused_by_mixers_that_cannot_move_them():
     call_error(
-        L.CutMix(num_classes=3),
+        L.GridMix(num_classes=3),
         {"images": IMAGES, "labels": np.array([0, 1, 2, 0]), "bounding_boxes": {"boxes": np.zeros((4, 1, 4))}},
-        match=r"`bounding_boxes` are not supported yet by CutMix",
+        match=r"`bounding_boxes` are not supported by GridMix\. MixUp, CutMix",
     )
 
 

@@ -39,7 +39,7 @@ def test_parse_reads_the_four_forms():
          r"Received: a dict and a second positional argument$"),
         (({"images": IMAGES}, None, WEIGHTS), r"^CutMix takes either a dict or \(images, labels\)"),
         (({"labels": LABELS, "x": 1},), r"^A dict input to CutMix must have an 'images' key\. Received keys: \['labels', 'x'\]$"),
-        (({"images": IMAGES, "bounding_boxes": {}},), r"^`bounding_boxes` are not supported yet by CutMix: .*"
+        (({"images": IMAGES, "bounding_boxes": {}},), r"^`bounding_boxes` are not supported by CutMix\. MixUp, CutMix, FMix, ResizeMix, MaskMix and Mosaic mix .*"
          r"Received keys: \['bounding_boxes', 'images'\]$"),
         (((IMAGES, LABELS), LABELS), r"^CutMix takes either a tuple \(images, labels\) or images and labels as two arguments, not both\.$"),
         (((IMAGES,),), r"^A tuple input to CutMix must be \(images, labels\) or \(images, labels, sample_weight\)\. "

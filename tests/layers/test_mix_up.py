@@ -100,5 +100,5 @@ def test_mixup_boxes_follow_the_plan_in_a_tf_data_map():
     ).batch(3).map(layer, num_parallel_calls=2)
     for batch in ds:
         assert batch["bounding_boxes"]["boxes"].shape == (3, 4, 4)
-    with pytest.raises(ValueError, match=r"`bounding_boxes` are not supported yet by CutMix: .*\(MixUp keeps both images' boxes\)"):
-        kmix.layers.CutMix(num_classes=3)({"images": images, "labels": np.arange(6) % 3, "bounding_boxes": boxes})
+    with pytest.raises(ValueError, match=r"`bounding_boxes` are not supported by GridMix\. MixUp, CutMix, FMix, ResizeMix, MaskMix and Mosaic mix"):
+        kmix.layers.GridMix(num_classes=3)({"images": images, "labels": np.arange(6) % 3, "bounding_boxes": boxes})

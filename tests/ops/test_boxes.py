@@ -43,3 +43,40 @@ def test_errors():
         B.check_bounding_boxes({"boxes": np.zeros((2, 3, 4)), "labels": np.zeros((2, 2))}, 2)
     with pytest.raises(ValueError, match=r"one row per image. Received: 2 rows of boxes for 3 images"):
         B.check_bounding_boxes({"boxes": np.zeros((2, 1, 4)), "labels": np.zeros((2, 1))}, 3)
+
+
+def _visible_part_numpy(xyxy, visible):
+    """Pixel by pixel: the box's pixels are those whose centres lie inside it (else the centre's pixel)."""
+    batch, count = xyxy.shape[:2]
+    height, width = visible.shape[1:]
+    fraction = np.zeros((batch, count), np.float32)
+    clipped = xyxy.copy()
+    for b in range(batch):
+        for n in range(count):
+            x1, y1, x2, y2 = xyxy[b, n]
+            cols = [c for c in range(width) if x1 <= c + 0.5 <= x2]
+            rows = [r for r in range(height) if y1 <= r + 0.5 <= y2]
+            cols = cols or [c for c in [int(np.floor((x1 + x2) / 2))] if 0 <= c < width]
+            rows = rows or [r for r in [int(np.floor((y1 + y2) / 2))] if 0 <= r < height]
+            sub = visible[b][np.ix_(rows, cols)] if rows and cols else np.zeros((0, 0), bool)
+            fraction[b, n] = sub.mean() if sub.size else 0.0
+            if sub.any():
+                rr, cc = np.nonzero(sub)
+                clipped[b, n] = [max(x1, cols[cc.min()]), max(y1, rows[rr.min()]),
+                                 min(x2, cols[cc.max()] + 1), min(y2, rows[rr.max()] + 1)]
+    return fraction, clipped
+
+
+def test_visible_part_matches_a_pixel_by_pixel_count():
+    rng = np.random.default_rng(0)
+    batch, count, height, width = 3, 8, 17, 23
+    visible = rng.random((batch, height, width)) < 0.6
+    x = np.sort(rng.uniform(-3, width + 3, (batch, count, 2)), -1)
+    y = np.sort(rng.uniform(-3, height + 3, (batch, count, 2)), -1)
+    xyxy = np.stack([x[..., 0], y[..., 0], x[..., 1], y[..., 1]], -1).astype(np.float32)
+    xyxy[0, 0] = [2, 3, 9, 11]  # whole pixels
+    xyxy[0, 1] = [4.2, 5.1, 4.6, 5.3]  # smaller than a pixel
+    fraction, clipped = B.visible_part(tf.constant(xyxy), tf.constant(visible))
+    want_fraction, want_clipped = _visible_part_numpy(xyxy, visible)
+    np.testing.assert_allclose(fraction.numpy(), want_fraction, atol=1e-6)
+    np.testing.assert_allclose(clipped.numpy(), want_clipped, atol=1e-5)
