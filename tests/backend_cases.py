@@ -29,6 +29,8 @@ def input_mixer_cases():
         if name == "AttentiveMix":
             factory = lambda **kw: kmix.layers.AttentiveMix(top_k=3, **kw)  # noqa: E731
         cases.append((name, lambda factory=factory: factory(num_classes=K, seed=3)))
+    # Mosaic (four images per row, no MixPlan) is not in the mixer registry.
+    cases.append(("Mosaic", lambda: kmix.layers.Mosaic(num_classes=K, seed=3)))
     return cases
 
 

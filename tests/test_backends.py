@@ -60,6 +60,7 @@ def test_the_cases_cover_every_input_mixer_class():
         and name not in in_graph | {"BaseMixLayer"}
     }
     assert exported <= classes, sorted(exported - classes)
+    assert "Mosaic" in classes
 
 
 # One test (one subprocess) per backend: pytest-xdist may run the two at once.

@@ -401,3 +401,38 @@ def test_inputs_that_are_not_arrays_are_named():
         vis.plot_mix_gallery(NotAnArray())
     with pytest.raises(TypeError, match=r"`probabilities` must be an array or tensor. Received: probabilities of type NotAnArray"):
         vis.plot_reliability_diagram([0], NotAnArray())
+
+
+# plot_bounding_boxes
+
+
+def test_plot_bounding_boxes_draws_one_rectangle_per_box(tmp_path):
+    from matplotlib.patches import Rectangle
+
+    images = np.zeros((5, 20, 30, 3), np.float32)
+    boxes = np.array([[[2, 3, 10, 12], [-1, -1, -1, -1]]] * 5, np.float32)
+    labels = np.array([[1, -1]] * 5, np.int32)
+    labels[2, 1], boxes[2, 1] = 0, [5, 5, 25, 15]
+    path = tmp_path / "boxes.png"
+    figure = vis.plot_bounding_boxes(images, {"boxes": boxes, "labels": labels}, "xyxy", path=path,
+                                     num_images=3, class_names=["a", "b"])
+    _assert_png(path)
+    assert len(figure.axes) == 3
+    rectangles = [[p for p in axes.patches if isinstance(p, Rectangle)] for axes in figure.axes]
+    assert [len(r) for r in rectangles] == [1, 1, 2]  # padding (-1) is not drawn
+    # Edges sit on pixel edges: pixel (i, j) is centred on (j, i).
+    assert rectangles[0][0].get_xy() == (1.5, 2.5) and rectangles[0][0].get_width() == 8
+    assert [t.get_text() for t in figure.axes[2].texts] == ["b", "a"]
+    # The same boxes as relative yxyx, ragged: the same rectangles.
+    rel = np.stack([boxes[..., 1] / 20, boxes[..., 0] / 30, boxes[..., 3] / 20, boxes[..., 2] / 30], -1)
+    lengths = (labels >= 0).sum(1)
+    ragged = {"boxes": tf.RaggedTensor.from_tensor(rel, lengths=lengths),
+              "labels": tf.RaggedTensor.from_tensor(labels, lengths=lengths)}
+    again = vis.plot_bounding_boxes(images, ragged, "rel_yxyx", num_images=3)
+    got = [p.get_xy() for axes in again.axes for p in axes.patches]
+    want = [p.get_xy() for r in rectangles for p in r]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    with pytest.raises(ValueError, match=r"plot_bounding_boxes's `bounding_box_format` must be one of Keras's formats"):
+        vis.plot_bounding_boxes(images, {"boxes": boxes, "labels": labels}, "xyz")
+    with pytest.raises(ValueError, match=r"`bounding_boxes` must be a dict with the keys 'boxes'"):
+        vis.plot_bounding_boxes(images, boxes, "xyxy")

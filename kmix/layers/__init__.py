@@ -14,6 +14,7 @@ from kmix.layers.mask_mix import MaskMix
 from kmix.layers.mix_kd_mix import MixKDMix
 from kmix.layers.mix_up import MixUp
 from kmix.layers.mixing_point import MixingPoint
+from kmix.layers.mosaic import Mosaic
 from kmix.layers.progressive_attention_labels import ProgressiveAttentionLabels
 from kmix.layers.random_mix_choice import RandomMixChoice
 from kmix.layers.resize_mix import ResizeMix
@@ -38,6 +39,7 @@ __all__ = [
     "ManifoldMixup",
     "MaskMix",
     "MixingPoint",
+    "Mosaic",
     "MixKDMix",
     "MixUp",
     "ProgressiveAttentionLabels",

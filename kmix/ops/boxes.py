@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from kmix.ops.box_formats import from_xyxy
 from kmix.ops.box_formats import to_xyxy
+from kmix.ops.mosaic import quadrant_masks
 
 
 def _as_tensor(value):
@@ -102,7 +103,11 @@ def keep_both_boxes(bounding_boxes, index):
 
 
 def _pixel_span(low, high, size):
-    """The pixels `[first, end)` whose centres lie in `[low, high]` (at least the centre's pixel), clipped to the image."""
+    """The pixels `[first, end)` whose centres lie in `[low, high]` (at least the centre's pixel).
+
+    Returns the span clipped to the image (int32) and its full length (float32,
+    pixels outside the image included).
+    """
     first = tf.math.ceil(low - 0.5)
     end = tf.math.floor(high - 0.5) + 1.0
     centre = tf.math.floor((low + high) / 2.0)
@@ -110,9 +115,10 @@ def _pixel_span(low, high, size):
     first = tf.where(empty, centre, first)
     end = tf.where(empty, centre + 1.0, end)
     size = tf.cast(size, tf.float32)
+    length = end - first
     first = tf.clip_by_value(first, 0.0, size)
     end = tf.clip_by_value(end, 0.0, size)
-    return tf.cast(first, tf.int32), tf.cast(end, tf.int32)
+    return tf.cast(first, tf.int32), tf.cast(end, tf.int32), length
 
 
 def visible_part(xyxy, visible):
@@ -131,7 +137,7 @@ def visible_part(xyxy, visible):
 
     Returns:
         `(fraction, clipped)`: float32 `(B, N)`, the share of each box's pixels
-        that show; float32 `(B, N, 4)`, each box shrunk to the smallest box
+        that show (pixels outside the image count as hidden); float32 `(B, N, 4)`, each box shrunk to the smallest box
         holding its visible pixels (edges that show stay where they were;
         boxes with nothing visible are returned unchanged).
     """
@@ -139,8 +145,8 @@ def visible_part(xyxy, visible):
     shape = tf.shape(visible)
     batch, height, width = shape[0], shape[1], shape[2]
     x1, y1, x2, y2 = (xyxy[..., i] for i in range(4))
-    c0, c1 = _pixel_span(x1, x2, width)
-    r0, r1 = _pixel_span(y1, y2, height)
+    c0, c1, box_width = _pixel_span(x1, x2, width)
+    r0, r1, box_height = _pixel_span(y1, y2, height)
 
     # Visible pixels per box from the integral image (exact in int32).
     integral = tf.pad(tf.cumsum(tf.cumsum(visible, axis=1), axis=2), [[0, 0], [1, 0], [1, 0]])
@@ -151,8 +157,8 @@ def visible_part(xyxy, visible):
         return tf.gather(flat, r * stride + c, batch_dims=1)
 
     count = at(r1, c1) - at(r0, c1) - at(r1, c0) + at(r0, c0)
-    area = (r1 - r0) * (c1 - c0)
-    fraction = tf.math.divide_no_nan(tf.cast(count, tf.float32), tf.cast(area, tf.float32))
+    # The share of the whole box: its pixels outside the image do not show.
+    fraction = tf.math.divide_no_nan(tf.cast(count, tf.float32), box_width * box_height)
 
     def extent(prefix, lo, hi, first, end, size):
         # prefix: (B, S + 1, L) sums along the box's other axis; lo/hi pick
@@ -217,12 +223,7 @@ def boxes_through_mask(
         (-1 box and label) in place, or is removed when the input was ragged.
         Floating coordinates keep their dtype; integer ones come back float32.
     """
-    boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
-    ragged = isinstance(boxes, tf.RaggedTensor)
-    if ragged:
-        boxes = boxes.to_tensor(default_value=-1)
-        labels = labels.to_tensor(default_value=-1)
-    out_dtype = boxes.dtype if boxes.dtype.is_floating else tf.float32
+    boxes, labels, padding, ragged, out_dtype = dense_boxes(bounding_boxes)
     height, width = image_size
     mask = tf.convert_to_tensor(mask)
     if mask.shape.rank == 4:
@@ -231,7 +232,6 @@ def boxes_through_mask(
         tf.cast(mask, tf.float32), tf.stack([tf.shape(mask)[0], height, width])
     )
     own_shows = mask >= 0.5
-    padding = tf.equal(labels, tf.cast(-1, labels.dtype))
     xyxy = to_xyxy(boxes, bounding_box_format, height, width)
 
     partner_xyxy = tf.gather(xyxy, index)
@@ -250,21 +250,74 @@ def boxes_through_mask(
             axis=-1,
         )
 
-    def kept(xyxy_, shows, padding_, labels_):
-        fraction, clipped = visible_part(xyxy_, shows)
-        keep = (~padding_) & (fraction > 0.0) & (fraction >= min_visibility)
-        out = from_xyxy(clipped, bounding_box_format, height, width)
-        out = tf.where(keep[..., None], tf.cast(out, out_dtype), tf.cast(-1, out_dtype))
-        return out, tf.where(keep, labels_, tf.cast(-1, labels_.dtype)), keep
+    sources = [
+        (xyxy, labels, padding, own_shows),
+        (partner_xyxy, tf.gather(labels, index), tf.gather(padding, index), ~own_shows),
+    ]
+    return _seen_boxes(sources, bounding_box_format, image_size, min_visibility, out_dtype, ragged)
 
-    own = kept(xyxy, own_shows, padding, labels)
-    partner = kept(partner_xyxy, ~own_shows, tf.gather(padding, index), tf.gather(labels, index))
-    out_boxes = tf.concat([own[0], partner[0]], axis=1)
-    out_labels = tf.concat([own[1], partner[1]], axis=1)
+
+def dense_boxes(bounding_boxes):
+    """`(boxes, labels, padding, ragged, out_dtype)` of a checked box dict; ragged rows padded with -1."""
+    boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
+    ragged = isinstance(boxes, tf.RaggedTensor)
     if ragged:
-        keep = tf.concat([own[2], partner[2]], axis=1)
+        boxes = boxes.to_tensor(default_value=-1)
+        labels = labels.to_tensor(default_value=-1)
+    out_dtype = boxes.dtype if boxes.dtype.is_floating else tf.float32
+    padding = tf.equal(labels, tf.cast(-1, labels.dtype))
+    return boxes, labels, padding, ragged, out_dtype
+
+
+def _seen_boxes(sources, bounding_box_format, image_size, min_visibility, out_dtype, ragged):
+    """Concatenates, source by source, the boxes that show enough, clipped; the rest become -1 rows (or go, ragged)."""
+    height, width = image_size
+    out_boxes, out_labels, keeps = [], [], []
+    for xyxy, labels, padding, shows in sources:
+        fraction, clipped = visible_part(xyxy, shows)
+        keep = (~padding) & (fraction > 0.0) & (fraction >= min_visibility)
+        out = tf.cast(from_xyxy(clipped, bounding_box_format, height, width), out_dtype)
+        out_boxes.append(tf.where(keep[..., None], out, tf.cast(-1, out_dtype)))
+        out_labels.append(tf.where(keep, labels, tf.cast(-1, labels.dtype)))
+        keeps.append(keep)
+    out_boxes = tf.concat(out_boxes, axis=1)
+    out_labels = tf.concat(out_labels, axis=1)
+    if ragged:
+        keep = tf.concat(keeps, axis=1)
         return {
             "boxes": tf.ragged.boolean_mask(out_boxes, keep),
             "labels": tf.ragged.boolean_mask(out_labels, keep),
         }
     return {"boxes": out_boxes, "labels": out_labels}
+
+
+def mosaic_boxes(bounding_boxes, order, centres, bounding_box_format, image_size, min_visibility=0.0):
+    """The boxes of a mosaic batch: each of the four images' boxes moved into its quadrant, kept where they show.
+
+    Args:
+        bounding_boxes: checked `{"boxes", "labels"}`, dense or ragged.
+        order: int `(B, 4)`, the rows shown top-left, top-right, bottom-left,
+            bottom-right (`kmix.ops.mosaic`).
+        centres: int `(B, 2)`, the mosaic centre `(cy, cx)` in pixels.
+        bounding_box_format: one of Keras's formats.
+        image_size: `(height, width)`.
+        min_visibility: the share of a moved box that must show (at least one
+            pixel always must).
+
+    Returns:
+        `{"boxes": (B, 4N, 4), "labels": (B, 4N)}`, quadrant by quadrant.
+    """
+    boxes, labels, padding, ragged, out_dtype = dense_boxes(bounding_boxes)
+    height, width = image_size
+    xyxy = to_xyxy(boxes, bounding_box_format, height, width)
+    cy = tf.cast(centres[:, 0], tf.float32)[:, None]
+    cx = tf.cast(centres[:, 1], tf.float32)[:, None]
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    shifts = [(cx - w, cy - h), (cx, cy - h), (cx - w, cy), (cx, cy)]
+    masks = quadrant_masks(centres, height, width)
+    sources = []
+    for q, (dx, dy) in enumerate(shifts):
+        rows = order[:, q]
+        moved = tf.gather(xyxy, rows) + tf.stack([dx, dy, dx, dy], axis=-1)
+        sources.append((moved, tf.gather(labels, rows), tf.gather(padding, rows), masks[q]))
+    return _seen_boxes(sources, bounding_box_format, image_size, min_visibility, out_dtype, ragged)

@@ -3,6 +3,7 @@
 - `plot_mix_gallery`: one batch, column by column: each image, its partner, the
   own-pixel mask with its `lam`, and the mixed image with its label shares.
 - `plot_mask_comparison`: several mixers on the same images, one row each.
+- `plot_bounding_boxes`: a detection batch with its boxes drawn and labelled.
 - `plot_reliability_diagram`: accuracy against confidence in equal-width bins,
   with the expected calibration error (ECE) in the title.
 
@@ -13,9 +14,10 @@ saved as PNG when `path` is given.
 """
 
 from kmix.visualization.checks import GALLERY_PANELS  # noqa: F401
+from kmix.visualization.detection import plot_bounding_boxes
 from kmix.visualization.galleries import plot_mask_comparison
 from kmix.visualization.galleries import plot_mix_gallery
 from kmix.visualization.reliability import plot_reliability_diagram
 from kmix.visualization.reliability import plot_reliability_diagrams
 
-__all__ = ["plot_mask_comparison", "plot_mix_gallery", "plot_reliability_diagram", "plot_reliability_diagrams"]
+__all__ = ["plot_bounding_boxes", "plot_mask_comparison", "plot_mix_gallery", "plot_reliability_diagram", "plot_reliability_diagrams"]

@@ -54,12 +54,13 @@ def _visible_part_numpy(xyxy, visible):
     for b in range(batch):
         for n in range(count):
             x1, y1, x2, y2 = xyxy[b, n]
-            cols = [c for c in range(width) if x1 <= c + 0.5 <= x2]
-            rows = [r for r in range(height) if y1 <= r + 0.5 <= y2]
-            cols = cols or [c for c in [int(np.floor((x1 + x2) / 2))] if 0 <= c < width]
-            rows = rows or [r for r in [int(np.floor((y1 + y2) / 2))] if 0 <= r < height]
+            cols = [c for c in range(-50, width + 50) if x1 <= c + 0.5 <= x2] or [int(np.floor((x1 + x2) / 2))]
+            rows = [r for r in range(-50, height + 50) if y1 <= r + 0.5 <= y2] or [int(np.floor((y1 + y2) / 2))]
+            area = len(cols) * len(rows)  # pixels outside the image count, as hidden
+            cols = [c for c in cols if 0 <= c < width]
+            rows = [r for r in rows if 0 <= r < height]
             sub = visible[b][np.ix_(rows, cols)] if rows and cols else np.zeros((0, 0), bool)
-            fraction[b, n] = sub.mean() if sub.size else 0.0
+            fraction[b, n] = sub.sum() / area
             if sub.any():
                 rr, cc = np.nonzero(sub)
                 clipped[b, n] = [max(x1, cols[cc.min()]), max(y1, rows[rr.min()]),
