@@ -4,19 +4,19 @@ import warnings
 from collections.abc import Mapping
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
-from kmix._compat import in_model_mixing_error
 from kmix.ops.box_formats import check_box_format
 from kmix.ops.boxes import boxes_through_mask
 from kmix.ops.boxes import check_bounding_boxes
 from kmix._compat import tensorflow_seed_generator
 from kmix.layers.mix_inputs import BOUNDING_BOXES
 from kmix.layers.mix_inputs import MixInputs
+from kmix.layers.mix_inputs import as_tensors
+from kmix.layers.mix_inputs import call_with_tensorflow_ops
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops import kernels as _kernels
 from kmix.ops.mixing import lam_from_mask
@@ -600,13 +600,6 @@ class BaseMixLayer(keras.layers.Layer):
     # ------------------------------------------------------------------
     @tf.autograph.experimental.do_not_convert
     def __call__(self, data, *args, **kwargs):
-        # Keras refuses nested arguments that mix tensors and arrays; a dict of
-        # NumPy labels and tensor images is a normal input here.
-        def to_tensor(x):
-            if isinstance(x, (np.ndarray, np.generic, int, float)):
-                return tf.convert_to_tensor(x)
-            return x
-
         if isinstance(data, Mapping):
             # Checked here too: Keras's own argument checks would otherwise
             # report the nested box dict first, less clearly.
@@ -616,28 +609,9 @@ class BaseMixLayer(keras.layers.Layer):
             )
             if BOUNDING_BOXES in data:
                 self._check_box_arguments()
-            data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
-        elif isinstance(data, (tuple, list)):
-            data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)
-        args = tuple(to_tensor(a) for a in args)
-        backend = keras.backend.backend()
-        if backend != "tensorflow":
-            # Under another Keras backend, a tf.data pipeline (a traced
-            # TensorFlow graph) is where a mixer runs: as Keras's own tf.data
-            # preprocessing layers, it computes with TensorFlow ops there,
-            # bypassing Keras's call machinery, which converts the inputs to
-            # the backend's arrays.
-            # TensorFlow (or NumPy) inputs run with TensorFlow ops, eagerly
-            # too; the backend's own arrays or symbolic tensors mean the layer
-            # sits in a model of that backend: refused.
-            data = to_tensor(data)  # a dict or tuple is converted above
-            first = keras.tree.flatten(data)[0] if keras.tree.flatten(data) else None
-            if tf.is_tensor(first) and not isinstance(first, keras.KerasTensor):
-                return self.call(data, *args, **kwargs)
-            raise in_model_mixing_error(
-                f"{type(self).__name__} called on {type(first).__name__} inputs (inside a "
-                f"{backend} model)"
-            )
+        data, args = as_tensors(data, args)
+        if keras.backend.backend() != "tensorflow":
+            return call_with_tensorflow_ops(self, data, args, kwargs)
         return super().__call__(data, *args, **kwargs)
 
     def build(self, input_shape=None):

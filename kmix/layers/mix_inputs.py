@@ -11,7 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+import numpy as np
 import tensorflow as tf
+
+from kmix._compat import in_model_mixing_error
 
 from kmix.ops.validation import _shape_str
 from kmix.ops.validation import check_batch
@@ -186,3 +190,44 @@ def unchanged(data, labels=None, sample_weight=None):
     if sample_weight is None:
         return (data, labels)
     return (data, labels, sample_weight)
+
+
+def _to_tensor(x):
+    if isinstance(x, (np.ndarray, np.generic, int, float)):
+        return tf.convert_to_tensor(x)
+    return x
+
+
+def as_tensors(data, args):
+    """The call arguments with NumPy arrays and Python numbers as tensors.
+
+    Keras refuses nested arguments that mix tensors and arrays; a dict of NumPy
+    labels and tensor images is a normal input of a mixing layer.
+    """
+    if isinstance(data, Mapping):
+        data = {key: keras.tree.map_structure(_to_tensor, value) for key, value in data.items()}
+    elif isinstance(data, (tuple, list)):
+        data = type(data)(keras.tree.map_structure(_to_tensor, value) for value in data)
+    else:
+        data = _to_tensor(data)
+    return data, tuple(_to_tensor(a) for a in args)
+
+
+def call_with_tensorflow_ops(layer, data, args, kwargs):
+    """`layer.call` on TensorFlow inputs under another Keras backend; raises on the backend's own arrays.
+
+    Under another backend a tf.data pipeline (a traced TensorFlow graph) is
+    where a mixer runs: as Keras's own tf.data preprocessing layers, it computes
+    with TensorFlow ops there, bypassing Keras's call machinery, which converts
+    the inputs to the backend's arrays. TensorFlow (or NumPy) inputs run with
+    TensorFlow ops, eagerly too; the backend's own arrays or symbolic tensors
+    mean the layer sits in a model of that backend: refused.
+    """
+    flat = keras.tree.flatten(data)
+    first = flat[0] if flat else None
+    if tf.is_tensor(first) and not isinstance(first, keras.KerasTensor):
+        return layer.call(data, *args, **kwargs)
+    raise in_model_mixing_error(
+        f"{type(layer).__name__} called on {type(first).__name__} inputs (inside a "
+        f"{keras.backend.backend()} model)"
+    )

@@ -1,16 +1,15 @@
 """Mosaic: four images around a random centre (YOLOv4's recipe, as KerasCV's layer)."""
 
-from collections.abc import Mapping
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kmix._compat import in_model_mixing_error
 from kmix._compat import tensorflow_seed_generator
 from kmix._export import kmix_export
 from kmix.layers.mix_inputs import BOUNDING_BOXES
 from kmix.layers.mix_inputs import MixInputs
+from kmix.layers.mix_inputs import as_tensors
+from kmix.layers.mix_inputs import call_with_tensorflow_ops
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops.box_formats import check_box_format
 from kmix.ops.boxes import check_bounding_boxes
@@ -174,29 +173,10 @@ class Mosaic(keras.layers.Layer):
 
     @tf.autograph.experimental.do_not_convert
     def __call__(self, data, *args, **kwargs):
-        def to_tensor(x):
-            if isinstance(x, (np.ndarray, np.generic, int, float)):
-                return tf.convert_to_tensor(x)
-            return x
-
-        if isinstance(data, Mapping):
-            self._parse(data, *args[:2])
-            data = {key: keras.tree.map_structure(to_tensor, value) for key, value in data.items()}
-        elif isinstance(data, (tuple, list)):
-            self._parse(data, *args[:2])
-            data = type(data)(keras.tree.map_structure(to_tensor, value) for value in data)
-        else:
-            self._parse(to_tensor(data), *args[:2])
-        args = tuple(to_tensor(a) for a in args)
+        data, args = as_tensors(data, args)
+        self._parse(data, *args[:2])  # before Keras's own checks of the arguments
         if keras.backend.backend() != "tensorflow":
-            # In tf.data under another backend: TensorFlow ops, as the mixers.
-            first = keras.tree.flatten(data)[0] if keras.tree.flatten(data) else None
-            if tf.is_tensor(first) and not isinstance(first, keras.KerasTensor):
-                return self.call(data, *args, **kwargs)
-            raise in_model_mixing_error(
-                f"Mosaic called on {type(first).__name__} inputs (inside a "
-                f"{keras.backend.backend()} model)"
-            )
+            return call_with_tensorflow_ops(self, data, args, kwargs)
         return super().__call__(data, *args, **kwargs)
 
     def call(self, data, labels=None, sample_weight=None, training=True):
