@@ -73,7 +73,8 @@ class MixInputs:
                 raise ValueError(
                     f"`{BOUNDING_BOXES}` are not supported by {layer_name}. "
                     "MixUp, CutMix, FMix, ResizeMix, MaskMix and Mosaic mix "
-                    "detection boxes; remove the key or use one of them. "
+                    "detection boxes (RandomMixChoice too, when all its members "
+                    "do); remove the key or use one of them. "
                     "Received keys: "
                     f"{sorted(data.keys())}"
                 )

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.boxes import dense_boxes
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_probability
@@ -92,6 +93,13 @@ class RandomMixChoice(BaseMixLayer):
     LUMixLoss) is refused. Called anywhere else (a `tf.data` map, a layer in a
     model) such a container raises. SMMix (its own loss) and TokenMix with a
     teacher (its labels from the teacher) are refused as members.
+
+    **Detection boxes.** When every member moves boxes (`MixUp`, `CutMix`,
+    `FMix`, `ResizeMix`, `MaskMix`, each box-moving member given its
+    `bounding_box_format`), a dict's `"bounding_boxes"` are moved row by row
+    by the member that mixed the row (its `min_visibility`); an unmixed row
+    keeps its own boxes and gains none. Boxes come back `(B, 2N, 4)` (ragged
+    stays ragged).
 
     Members keep their own `alpha`, `lam_scope` and method arguments; their
     `partner` and `seed` are not used (this layer's apply), and they take this
@@ -423,6 +431,46 @@ class RandomMixChoice(BaseMixLayer):
             view = m.partner_images(images, plan, nearest=nearest)
             partner = tf.where(tf.reshape(plan.choice == k, shape), view, partner)
         return partner
+
+    @property
+    def mixes_bounding_boxes(self):
+        """Whether every member moves detection boxes (then this layer does, row by row)."""
+        return all(m.mixes_bounding_boxes for m in self.mixers)
+
+    def _check_box_arguments(self):
+        for m in self.mixers:
+            if getattr(m, "min_visibility", None) is not None and m.bounding_box_format is None:
+                raise ValueError(
+                    f"RandomMixChoice's member {type(m).__name__} moves bounding "
+                    "boxes with its mask, so it needs their format: pass "
+                    "`bounding_box_format=` one of Keras's formats to that member. "
+                    "Received: bounding_box_format=None"
+                )
+
+    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
+        """Every row's boxes as the member that mixed it moves them (see the class docstring).
+
+        Each member moves the boxes of the whole batch on this plan (its rows
+        carry its mask); the rows it mixed take its result. `(B, N, 4)` boxes
+        become `(B, 2N, 4)`; an unmixed row keeps its own boxes then -1 rows.
+        """
+        mixers, choice = self.row_mixers(plan)
+        boxes, labels, _, ragged, out_dtype = dense_boxes(bounding_boxes)
+        dense = {"boxes": boxes, "labels": labels}
+        out_boxes = tf.concat([tf.cast(boxes, out_dtype), tf.fill(tf.shape(boxes), tf.cast(-1, out_dtype))], axis=1)
+        out_labels = tf.concat([labels, tf.fill(tf.shape(labels), tf.cast(-1, labels.dtype))], axis=1)
+        for k, m in enumerate(mixers):
+            moved = m.mix_bounding_boxes(dense, plan, image_size=image_size)
+            rows = tf.equal(choice, k)
+            out_boxes = tf.where(rows[:, None, None], tf.cast(moved["boxes"], out_dtype), out_boxes)
+            out_labels = tf.where(rows[:, None], moved["labels"], out_labels)
+        if ragged:
+            keep = tf.not_equal(out_labels, tf.cast(-1, out_labels.dtype))
+            return {
+                "boxes": tf.ragged.boolean_mask(out_boxes, keep),
+                "labels": tf.ragged.boolean_mask(out_labels, keep),
+            }
+        return {"boxes": out_boxes, "labels": out_labels}
 
     def get_config(self):
         config = super().get_config()

@@ -196,3 +196,49 @@ def test_box_formats_match_keras_converter():
         theirs = np.array(keras_boxes.convert_format(xyxy, "xyxy", fmt, height=31, width=37))
         np.testing.assert_allclose(ours, theirs, atol=1e-5, err_msg=fmt)
         np.testing.assert_allclose(box_formats.to_xyxy(theirs, fmt, 31, 37).numpy(), xyxy, atol=1e-4, err_msg=fmt)
+
+
+def test_random_mix_choice_moves_each_row_as_its_member_does():
+    images, boxes = _painted_batch(5)
+    fmt = {"bounding_box_format": "xyxy"}
+    members = [
+        kmix.layers.MixUp(),
+        kmix.layers.CutMix(lam_scope="sample", **fmt),
+        kmix.layers.ResizeMix(lam_scope="sample", **fmt),
+        kmix.layers.FMix(**fmt),
+    ]
+    layer = kmix.layers.RandomMixChoice(
+        members, choice_scope="sample", no_mix_probability=0.25, num_classes=5, seed=1
+    )
+    assert layer.mixes_bounding_boxes
+    plan = layer.sample_plan(tf.constant(images), seed=tf.constant([4, 2]))
+    choice, index = plan.choice.numpy(), plan.index.numpy()
+    assert len(set(choice.tolist())) >= 3, choice  # the seeded case mixes rows several ways
+    out = layer.mix_bounding_boxes(kmix.ops.boxes.check_bounding_boxes(boxes, B), plan, image_size=(H, W))
+    got_boxes, got_labels = out["boxes"].numpy(), out["labels"].numpy()
+    for i in range(B):
+        k = choice[i]
+        if k == len(members):  # not mixed: own boxes, nothing gained
+            np.testing.assert_array_equal(got_boxes[i, :N], boxes["boxes"][i])
+            np.testing.assert_array_equal(got_labels[i, N:], -1)
+            continue
+        # The row's member, on the same plan, moves the row's boxes the same way.
+        alone = members[k].mix_bounding_boxes(kmix.ops.boxes.check_bounding_boxes(boxes, B), plan, image_size=(H, W))
+        np.testing.assert_array_equal(got_boxes[i], np.asarray(alone["boxes"][i], np.float32))
+        np.testing.assert_array_equal(got_labels[i], alone["labels"][i])
+    # Through the call, on the painted pixels: mask members' rows agree with the pixels.
+    layer = kmix.layers.RandomMixChoice(
+        members[1:], choice_scope="sample", num_classes=5, seed=3
+    )
+    called = layer({"images": images, "labels": np.arange(B) % 5, "bounding_boxes": boxes})
+    again = kmix.layers.RandomMixChoice(members[1:], choice_scope="sample", num_classes=5, seed=3)
+    plan = again.sample_plan(tf.constant(images))
+    _check_boxes_follow_pixels(
+        called["images"].numpy(), called["bounding_boxes"], plan.index.numpy(), boxes, 0.1, partner_tolerance=1.0
+    )
+    with pytest.raises(ValueError, match=r"`bounding_boxes` are not supported by RandomMixChoice"):
+        kmix.layers.RandomMixChoice([kmix.layers.GridMix(), kmix.layers.CutMix(**fmt)], num_classes=5)(
+            {"images": images, "bounding_boxes": boxes})
+    with pytest.raises(ValueError, match=r"^RandomMixChoice's member CutMix moves bounding boxes with its mask, so it needs their format"):
+        kmix.layers.RandomMixChoice([kmix.layers.MixUp(), kmix.layers.CutMix()], num_classes=5)(
+            {"images": images, "bounding_boxes": boxes})
