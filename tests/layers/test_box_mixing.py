@@ -222,6 +222,8 @@ def test_random_mix_choice_moves_each_row_as_its_member_does():
             np.testing.assert_array_equal(got_boxes[i, :N], boxes["boxes"][i])
             np.testing.assert_array_equal(got_labels[i, N:], -1)
             continue
+        if k == 0:  # MixUp: both images' boxes, unchanged
+            np.testing.assert_array_equal(got_boxes[i, N:], boxes["boxes"][index[i]])
         # The row's member, on the same plan, moves the row's boxes the same way.
         alone = members[k].mix_bounding_boxes(kmix.ops.boxes.check_bounding_boxes(boxes, B), plan, image_size=(H, W))
         np.testing.assert_array_equal(got_boxes[i], np.asarray(alone["boxes"][i], np.float32))
