@@ -326,11 +326,12 @@ def _saliency_of(maps, blur_size, blur_sigma):
     """The spectral residual of grayscale `(B, h, w)` maps, blurred, at their own size."""
     spectrum = tf.signal.fft2d(tf.complex(maps, tf.zeros_like(maps)))
     re, im = tf.math.real(spectrum), tf.math.imag(spectrum)
-    amplitude = tf.sqrt(re * re + im * im + AMPLITUDE_EPS)
-    log_amplitude = tf.math.log(amplitude)
+    # log A with A = sqrt(|F|^2 + eps), without the square root.
+    log_amplitude = 0.5 * tf.math.log(re * re + im * im + AMPLITUDE_EPS)
     box = tf.fill([3], 1.0 / 3.0)
-    residual = tf.exp(log_amplitude - apply_separable(log_amplitude, box, "replicate"))
-    scale = residual / amplitude
+    # F * R / A with R = exp(log A - box(log A)): the phase times exp(log A -
+    # box(log A)), that is F times exp(-box(log A)) (one exp, no division).
+    scale = tf.exp(-apply_separable(log_amplitude, box, "replicate"))
     inverse = tf.signal.ifft2d(tf.complex(re * scale, im * scale))
     re, im = tf.math.real(inverse), tf.math.imag(inverse)
     saliency = tf.sqrt(re * re + im * im)
