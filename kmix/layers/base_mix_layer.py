@@ -10,6 +10,7 @@ from kmix import step_record
 from kmix._compat import current_call_context
 from kmix._compat import current_entry_layer
 from kmix.ops.box_formats import check_box_format
+from kmix.ops.box_formats import missing_box_format_error
 from kmix.ops.boxes import boxes_through_mask
 from kmix.ops.boxes import check_bounding_boxes
 from kmix._compat import tensorflow_seed_generator
@@ -486,7 +487,15 @@ class BaseMixLayer(keras.layers.Layer):
         return inputs.pack(mixed, mixed_labels, mixed_masks, mixed_boxes)
 
     def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
-        """The boxes of a mixed batch (layers with `mixes_bounding_boxes` implement it).
+        """The boxes of a mixed batch: by default, boxes that follow the plan's mask.
+
+        A mixer whose `__init__` set the box arguments (`_init_box_arguments`:
+        CutMix, FMix, MaskMix) keeps each row's own boxes where at least
+        `min_visibility` of them stays visible and gains its partner's where
+        that share shows through the pasted region, each clipped to the pixels
+        that show (`kmix.ops.boxes.boxes_through_mask`): `(B, N, 4)` boxes
+        become `(B, 2N, 4)`, a dropped box a -1 row (removed when ragged).
+        ResizeMix, MixUp and RandomMixChoice override it.
 
         Args:
             bounding_boxes: checked `{"boxes", "labels"}` of the batch.
@@ -494,9 +503,9 @@ class BaseMixLayer(keras.layers.Layer):
             image_size: `(height, width)` of the images; read from the plan's
                 mask when omitted.
         """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not mix bounding boxes yet."
-        )
+        if not hasattr(self, "min_visibility"):
+            raise NotImplementedError(f"{type(self).__name__} does not mix bounding boxes.")
+        return self._boxes_through_mask(bounding_boxes, plan, image_size)
 
     # ------------------------------------------------------------------
     # Boxes that follow the mask (CutMix, FMix, ResizeMix, MaskMix)
@@ -515,13 +524,7 @@ class BaseMixLayer(keras.layers.Layer):
     def _check_box_arguments(self):
         """Raises, before any work, when boxes came but the layer cannot read them."""
         if hasattr(self, "min_visibility") and self.bounding_box_format is None:
-            raise ValueError(
-                f"{type(self).__name__} moves bounding boxes with its mask, so it "
-                "needs their format: pass `bounding_box_format=` one of Keras's "
-                "formats ('xyxy', 'yxyx', 'xywh', 'center_xywh', 'center_yxhw', "
-                "'rel_xyxy', 'rel_yxyx', 'rel_xywh', 'rel_center_xywh') to the "
-                "layer. Received: bounding_box_format=None"
-            )
+            raise missing_box_format_error(type(self).__name__)
 
     def _boxes_through_mask(self, bounding_boxes, plan, image_size=None, paste_boxes=None):
         """Own boxes that stay visible and partner boxes that show through the mask (`kmix.ops.boxes`)."""

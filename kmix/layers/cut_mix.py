@@ -80,7 +80,7 @@ class CutMix(BaseMixLayer):
     """
 
     # Boxes follow the mask: own boxes where they stay seen, the partner's where
-    # they show (`kmix.ops.boxes.boxes_through_mask`).
+    # they show (BaseMixLayer.mix_bounding_boxes).
     mixes_bounding_boxes = True
 
     def __init__(
@@ -133,13 +133,3 @@ class CutMix(BaseMixLayer):
         config.update({"minmax": self.minmax, "patch_size": self.patch_size})
         config.update(self._box_config())
         return config
-
-    def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
-        """Own boxes where they stay visible, then the partner's where they show through the mask.
-
-        Each box is kept when at least `min_visibility` of its pixels show and
-        clipped to the pixels that show (`kmix.ops.boxes.boxes_through_mask`);
-        `(B, N, 4)` boxes become `(B, 2N, 4)`, a dropped box a -1 row (removed
-        when ragged).
-        """
-        return self._boxes_through_mask(bounding_boxes, plan, image_size)

@@ -12,6 +12,7 @@ from kmix.layers.mix_inputs import as_tensors
 from kmix.layers.mix_inputs import call_with_tensorflow_ops
 from kmix.layers.mix_inputs import unchanged
 from kmix.ops.box_formats import check_box_format
+from kmix.ops.box_formats import missing_box_format_error
 from kmix.ops.boxes import check_bounding_boxes
 from kmix.ops.boxes import mosaic_boxes
 from kmix.ops.mixing import one_hot_labels
@@ -164,11 +165,7 @@ class Mosaic(keras.layers.Layer):
                 "(images, labels). Received: images alone"
             )
         if inputs.form == "dict" and BOUNDING_BOXES in inputs.data and self.bounding_box_format is None:
-            raise ValueError(
-                "Mosaic moves bounding boxes with their images, so it needs their "
-                "format: pass `bounding_box_format=` one of Keras's formats to the "
-                "layer. Received: bounding_box_format=None"
-            )
+            raise missing_box_format_error("Mosaic", how="with their images")
         return inputs
 
     @tf.autograph.experimental.do_not_convert

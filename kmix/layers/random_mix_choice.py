@@ -8,7 +8,9 @@ import tensorflow as tf
 
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.box_formats import missing_box_format_error
 from kmix.ops.boxes import dense_boxes
+from kmix.ops.boxes import restore_form
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 from kmix.ops.validation import check_probability
@@ -440,11 +442,8 @@ class RandomMixChoice(BaseMixLayer):
     def _check_box_arguments(self):
         for m in self.mixers:
             if getattr(m, "min_visibility", None) is not None and m.bounding_box_format is None:
-                raise ValueError(
-                    f"RandomMixChoice's member {type(m).__name__} moves bounding "
-                    "boxes with its mask, so it needs their format: pass "
-                    "`bounding_box_format=` one of Keras's formats to that member. "
-                    "Received: bounding_box_format=None"
+                raise missing_box_format_error(
+                    f"RandomMixChoice's member {type(m).__name__}", to="that member"
                 )
 
     def mix_bounding_boxes(self, bounding_boxes, plan, image_size=None):
@@ -464,13 +463,7 @@ class RandomMixChoice(BaseMixLayer):
             rows = tf.equal(choice, k)
             out_boxes = tf.where(rows[:, None, None], tf.cast(moved["boxes"], out_dtype), out_boxes)
             out_labels = tf.where(rows[:, None], moved["labels"], out_labels)
-        if ragged:
-            keep = tf.not_equal(out_labels, tf.cast(-1, out_labels.dtype))
-            return {
-                "boxes": tf.ragged.boolean_mask(out_boxes, keep),
-                "labels": tf.ragged.boolean_mask(out_labels, keep),
-            }
-        return {"boxes": out_boxes, "labels": out_labels}
+        return restore_form(out_boxes, out_labels, ragged)
 
     def get_config(self):
         config = super().get_config()

@@ -33,8 +33,23 @@ def check_box_format(bounding_box_format, layer_name="The layer", allow_none=Tru
     return bounding_box_format.lower()
 
 
+def missing_box_format_error(who, how="with its mask", to="the layer"):
+    """The error for boxes given to a layer (`who`) that moves them (`how`) without their format."""
+    return ValueError(
+        f"{who} moves bounding boxes {how}, so it needs their format: pass "
+        f"`bounding_box_format=` one of Keras's formats {BOX_FORMATS} to {to}. "
+        "Received: bounding_box_format=None"
+    )
+
+
 def _split(boxes):
     return [boxes[..., i] for i in range(4)]
+
+
+def _relative_scale(fmt, height, width):
+    """The image size per coordinate of the absolute format `fmt` (what a `rel_` value is a fraction of)."""
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    return (h, w, h, w) if fmt == "yxyx" else (w, h, w, h)
 
 
 def to_xyxy(boxes, bounding_box_format, height, width):
@@ -54,9 +69,7 @@ def to_xyxy(boxes, bounding_box_format, height, width):
     a, b, c, d = _split(boxes)
     if fmt.startswith("rel_"):
         fmt = fmt[4:]
-        h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-        scale = {"xyxy": (w, h, w, h), "yxyx": (h, w, h, w), "xywh": (w, h, w, h),
-                 "center_xywh": (w, h, w, h)}[fmt]
+        scale = _relative_scale(fmt, height, width)
         a, b, c, d = a * scale[0], b * scale[1], c * scale[2], d * scale[3]
     if fmt == "xyxy":
         x1, y1, x2, y2 = a, b, c, d
@@ -92,8 +105,5 @@ def from_xyxy(boxes, bounding_box_format, height, width):
     else:  # center_yxhw
         out = [(y1 + y2) / 2, (x1 + x2) / 2, y2 - y1, x2 - x1]
     if relative:
-        h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-        scale = {"xyxy": (w, h, w, h), "yxyx": (h, w, h, w), "xywh": (w, h, w, h),
-                 "center_xywh": (w, h, w, h)}[fmt]
-        out = [v / s for v, s in zip(out, scale)]
+        out = [v / s for v, s in zip(out, _relative_scale(fmt, height, width))]
     return tf.stack(out, axis=-1)

@@ -272,23 +272,22 @@ def dense_boxes(bounding_boxes):
 def _seen_boxes(sources, bounding_box_format, image_size, min_visibility, out_dtype, ragged):
     """Concatenates, source by source, the boxes that show enough, clipped; the rest become -1 rows (or go, ragged)."""
     height, width = image_size
-    out_boxes, out_labels, keeps = [], [], []
+    out_boxes, out_labels = [], []
     for xyxy, labels, padding, shows in sources:
         fraction, clipped = visible_part(xyxy, shows)
         keep = (~padding) & (fraction > 0.0) & (fraction >= min_visibility)
         out = tf.cast(from_xyxy(clipped, bounding_box_format, height, width), out_dtype)
         out_boxes.append(tf.where(keep[..., None], out, tf.cast(-1, out_dtype)))
         out_labels.append(tf.where(keep, labels, tf.cast(-1, labels.dtype)))
-        keeps.append(keep)
-    out_boxes = tf.concat(out_boxes, axis=1)
-    out_labels = tf.concat(out_labels, axis=1)
-    if ragged:
-        keep = tf.concat(keeps, axis=1)
-        return {
-            "boxes": tf.ragged.boolean_mask(out_boxes, keep),
-            "labels": tf.ragged.boolean_mask(out_labels, keep),
-        }
-    return {"boxes": out_boxes, "labels": out_labels}
+    return restore_form(tf.concat(out_boxes, axis=1), tf.concat(out_labels, axis=1), ragged)
+
+
+def restore_form(boxes, labels, ragged):
+    """Mixed dense boxes in the form they came: as they are, or ragged without their -1 rows."""
+    if not ragged:
+        return {"boxes": boxes, "labels": labels}
+    keep = tf.not_equal(labels, tf.cast(-1, labels.dtype))
+    return {"boxes": tf.ragged.boolean_mask(boxes, keep), "labels": tf.ragged.boolean_mask(labels, keep)}
 
 
 def mosaic_boxes(bounding_boxes, order, centres, bounding_box_format, image_size, min_visibility=0.0):

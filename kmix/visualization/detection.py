@@ -1,38 +1,28 @@
 """A detection batch with its boxes drawn: what a box-mixing layer gave."""
 
-from collections.abc import Mapping
-
 import numpy as np
+import tensorflow as tf
 
+from kmix.ops.boxes import check_bounding_boxes
 from kmix.visualization.checks import check_image_figure_args
 from kmix.visualization.checks import display
 from kmix.visualization.figures import new_figure
 from kmix.visualization.figures import require_matplotlib
 from kmix.visualization.figures import save
-from kmix.visualization.figures import to_numpy
 
 
 def _box_rows(bounding_boxes, batch_size):
     """Per image, a list of `(box, label)` with padding (-1 labels) left out."""
-    if not isinstance(bounding_boxes, Mapping) or set(bounding_boxes) != {"boxes", "labels"}:
-        keys = sorted(bounding_boxes) if isinstance(bounding_boxes, Mapping) else type(bounding_boxes).__name__
-        raise ValueError(
-            "`bounding_boxes` must be a dict with the keys 'boxes' (B, N, 4) and "
-            f"'labels' (B, N), padded with -1 or ragged. Received: {keys}"
-        )
-    boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
-    if hasattr(boxes, "to_list"):  # ragged
+    checked = check_bounding_boxes(bounding_boxes, batch_size, "plot_bounding_boxes")
+    boxes, labels = checked["boxes"], checked["labels"]
+    if isinstance(boxes, tf.RaggedTensor):
         boxes, labels = boxes.to_list(), labels.to_list()
     else:
-        boxes, labels = to_numpy(boxes, "bounding_boxes"), to_numpy(labels, "bounding_boxes")
-    boxes = [np.asarray(row, np.float32).reshape(-1, 4) for row in boxes]
-    labels = [np.asarray(row).reshape(-1) for row in labels]
-    if len(boxes) != batch_size or len(labels) != batch_size:
-        raise ValueError(
-            "`bounding_boxes` must have one row per image. Received: "
-            f"{len(boxes)} rows of boxes for {batch_size} images"
-        )
-    return [[(b, l) for b, l in zip(bs, ls) if l != -1] for bs, ls in zip(boxes, labels)]
+        boxes, labels = boxes.numpy(), labels.numpy()
+    return [
+        [(np.asarray(b, np.float32), l) for b, l in zip(bs, ls) if l != -1]
+        for bs, ls in zip(boxes, labels)
+    ]
 
 
 def plot_bounding_boxes(
