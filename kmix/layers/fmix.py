@@ -30,9 +30,10 @@ class FMix(BaseMixLayer):
           of its variance;
         - the exact top-k pixels are found on 15-bit keys of the field, ties
           on the threshold key taken in raster order (always exactly `k`);
-        - the Gaussian coefficients are drawn as uniforms and transformed
-          (Box-Muller): the same distribution, other values for a seed than
-          before 2026-12;
+        - the Gaussian coefficients are Box-Muller transforms of
+          counter-based uniforms (`kmix.ops.counter_random`): the same
+          distribution, other values for a seed than before 2026-12-06, and
+          the same values in every mode (fused kernels on or off, XLA);
         - the optional soft edge ramps linearly in field value between the
           pixels ranked `k - s` and `k + s` (officially linear in rank).
 

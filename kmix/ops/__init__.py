@@ -3,6 +3,7 @@
 from kmix.ops.attention import progressive_attention_lambda
 from kmix.ops.attention import tl_align_lambda
 from kmix.ops.attention import transmix_lambda
+from kmix.ops.counter_random import hashed_uniform
 from kmix.ops.fourier import fourier_masks
 from kmix.ops.grid import grid_to_pixel_mask
 from kmix.ops.grid import grid_to_token_mask
@@ -51,6 +52,7 @@ __all__ = [
     "grid_to_pixel_mask",
     "grid_to_token_mask",
     "greedy_pairing",
+    "hashed_uniform",
     "lam_from_mask",
     "mix_images",
     "mix_labels",

@@ -12,9 +12,13 @@ Deliberate differences, all for speed (see `FMix`'s docstring):
   `k^-3`, so the dropped tail holds about `1e-5` of the field's variance (about
   0.1% of the mask pixels differ from a full-spectrum mask); lower decay
   powers keep more frequencies.
-- The Gaussian coefficients come from one uniform draw by Box-Muller (TF's
-  stateless normal op costs more than the rest of the mask at CIFAR size).
-  Same distribution; since 2026-12 a seed gives other masks than before.
+- The Gaussian coefficients come by Box-Muller from counter-based uniforms
+  (`kmix.ops.counter_random.hashed_uniform`, an integer hash of each value's
+  position and the seed), drawn in their own small XLA kernel; the sine and
+  cosine are polynomials. TF's normal op, and later its Philox uniforms,
+  cost more than the rest of the mask at CIFAR size. Same distribution; a
+  seed gives other masks than before 2026-12 (Box-Muller) and 2026-12-06
+  (hashed uniforms), and the same masks with the fused kernels on or off.
 - The exact top `k` is taken on integer scores: the field quantised to
   `31 - ceil(log2(N))` bits (15 bits up to 256x256 images) and, below that,
   the raster position, so pixels that tie on the quantised field are taken in
@@ -33,6 +37,8 @@ import numpy as np
 import tensorflow as tf
 
 from kmix.config import fused_kernels_enabled
+from kmix.ops.counter_random import hashed_bits
+from kmix.ops.counter_random import hashed_uniform
 from kmix.ops.seeds import split_seed
 from kmix.ops.seeds import to_seed_tensor
 
@@ -58,6 +64,31 @@ def _frequency_tables(height, width, num_frequencies, decay_power):
     return const(scale[:, None, :]), const(rows), const(cols)
 
 
+def _sincos_2pi(u):
+    """`(sin(2 pi u), cos(2 pi u))` of float32 `u` in `[0, 1]` by polynomials.
+
+    The angle is cut to the nearest quarter turn `q` and a rest `r` in
+    `[-pi/4, pi/4]`, whose sine and cosine come from their Taylor series to
+    `r**9` and `r**10` (truncation below 2e-9), then rotated by `q`: the same
+    float32 accuracy as `tf.sin` and `tf.cos` (within 1e-6), and plain
+    multiply-adds that XLA vectorises (its `sin` and `cos` on CPU cost about
+    ten times more).
+    """
+    quarter = tf.round(4.0 * u)
+    r = (2.0 * math.pi) * (u - 0.25 * quarter)
+    r2 = r * r
+    sin = r * (1.0 + r2 * (-1.0 / 6 + r2 * (1.0 / 120 + r2 * (-1.0 / 5040 + r2 * (1.0 / 362880)))))
+    cos = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24 + r2 * (-1.0 / 720 + r2 * (1.0 / 40320 + r2 * (-1.0 / 3628800)))))
+    q = tf.math.floormod(tf.cast(quarter, tf.int32), 4)
+    # Rotation by q quarter turns: (sin, cos) -> (cos, -sin) -> (-sin, -cos) -> (-cos, sin).
+    swap = tf.equal(tf.bitwise.bitwise_and(q, 1), 1)
+    sin_q = tf.where(swap, cos, sin)
+    cos_q = tf.where(swap, sin, cos)
+    sin_sign = tf.where(q >= 2, -1.0, 1.0)
+    cos_sign = tf.where((q == 1) | (q == 2), -1.0, 1.0)
+    return sin_sign * sin_q, cos_sign * cos_q
+
+
 def _gaussian_coefficients(uniforms, scale):
     """Complex Gaussian coefficients `(Ky, B, Kx)` (real, imaginary) from uniforms.
 
@@ -66,8 +97,26 @@ def _gaussian_coefficients(uniforms, scale):
     are then scaled by the spectrum.
     """
     radius = tf.sqrt(-2.0 * tf.math.log1p(-uniforms[0])) * scale
-    angle = (2.0 * math.pi) * uniforms[1]
-    return radius * tf.cos(angle), radius * tf.sin(angle)
+    sin, cos = _sincos_2pi(uniforms[1])
+    return radius * cos, radius * sin
+
+
+def _coefficients(seed, batch_size, scale):
+    """The scaled Gaussian coefficients `(Ky, B, Kx)` of a batch, drawn from `seed`.
+
+    The uniforms come from `kmix.ops.counter_random.hashed_uniform`: inside
+    the fused mask program they cost a few integer ops each (TF's Philox
+    op cost more than the rest of the mask at CIFAR size, and under XLA ten
+    times that), and they are the same in the fused and the plain path.
+    """
+    size = tf.shape(scale)
+    shape = tf.stack([2, size[0], tf.cast(batch_size, tf.int32), size[2]])
+    return _gaussian_coefficients(hashed_uniform(shape, seed), scale)
+
+
+# The draws and Box-Muller as one XLA kernel writing the coefficients (fused
+# into the mask program instead, XLA recomputes them per use).
+_coefficients_xla = tf.function(_coefficients, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def _synthesise(c_re, c_im, rows, cols):
@@ -104,26 +153,18 @@ def _row_extremes(field):
     )
 
 
-# The matrix products and the normalisation fuse under XLA.
-_synthesise_xla = tf.function(_synthesise, jit_compile=True, reduce_retracing=True, autograph=False)
-
-
 def _fused():
     return fused_kernels_enabled()
 
 
-def _draws(batch_size, height, width, seed, decay_power, num_frequencies):
-    """The coefficients `(Ky, B, Kx)` of a batch of fields and the tables to synthesise them.
+def _fields(seed, batch_size, scale, rows, cols):
+    """`batch_size` fields `(B, H, W)` normalised to [0, 1], drawn from `seed`."""
+    if _fused():
+        return _synthesise_xla(*_coefficients_xla(seed, batch_size, scale), rows, cols)
+    return _synthesise(*_coefficients(seed, batch_size, scale), rows, cols)
 
-    The Box-Muller transform runs as plain TensorFlow ops (their vectorised
-    `log`, `sin` and `cos` are faster on CPU than XLA's), the rest in XLA.
-    """
-    scale, rows, cols = _frequency_tables(height, width, num_frequencies, decay_power)
-    size = tf.shape(scale)
-    shape = tf.stack([2, size[0], tf.cast(batch_size, tf.int32), size[2]])
-    uniforms = tf.random.stateless_uniform(shape, to_seed_tensor(seed))
-    c_re, c_im = _gaussian_coefficients(uniforms, scale)
-    return c_re, c_im, rows, cols
+
+_synthesise_xla = tf.function(_synthesise, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def fourier_fields(batch_size, height, width, seed, decay_power=3.0, num_frequencies=12):
@@ -139,8 +180,9 @@ def fourier_fields(batch_size, height, width, seed, decay_power=3.0, num_frequen
     Returns:
         float32 tensor `(B, H, W)`.
     """
-    args = _draws(batch_size, height, width, seed, decay_power, num_frequencies)
-    return (_synthesise_xla if _fused() else _synthesise)(*args)
+    tables = _frequency_tables(height, width, num_frequencies, decay_power)
+    seed = to_seed_tensor(seed)
+    return _fields(seed, tf.cast(batch_size, tf.int32), *tables)
 
 
 # ----------------------------------------------------------------------
@@ -349,15 +391,27 @@ def top_k_mask(values, k):
     return _top_k(_levels(values, n), k, height, width)
 
 
-def _hard_masks(c_re, c_im, rows, cols, k, height, width):
-    """Binary masks `(B, N)` from the coefficients: field, levels, exact top `k`."""
-    levels = _levels(_synthesise(c_re, c_im, rows, cols), height * width)
+def _area_counts(lam, seed, num_pixels):
+    """`k = ceil(lam * N)` or `floor(lam * N)`, probability 1/2 each, int32 `(B,)`."""
+    coin = tf.bitwise.right_shift(hashed_bits(tf.shape(lam), seed), tf.constant(31, tf.uint32))
+    scaled = lam * num_pixels
+    k = tf.cast(tf.where(tf.equal(coin, 1), tf.math.ceil(scaled), tf.floor(scaled)), tf.int32)
+    return tf.clip_by_value(k, 0, num_pixels)
+
+
+def _hard_masks(lam, seed_round, c_re, c_im, rows, cols, height, width):
+    """Binary masks `(B, N)`: field, levels, exact top `k`."""
+    n = height * width
+    k = _area_counts(lam, seed_round, n)
+    levels = _levels(_synthesise(c_re, c_im, rows, cols), n)
     return tf.cast(_top_k(levels, k, height, width), tf.float32)
 
 
-def _soft_masks(c_re, c_im, rows, cols, k, soft, height, width):
+def _soft_masks(lam, seed_round, c_re, c_im, rows, cols, max_soft, height, width):
     """Masks `(B, N)` with a linear ramp in field value between ranks `k -+ soft`."""
     n = height * width
+    k = _area_counts(lam, seed_round, n)
+    soft = tf.cast(tf.floor(n * tf.minimum(max_soft, tf.minimum(lam, 1.0 - lam))), tf.int32)
     field = _synthesise(c_re, c_im, rows, cols)
     values = tf.reshape(field, [tf.shape(k)[0], n])
     levels = _levels(field, n)
@@ -373,9 +427,9 @@ def _soft_masks(c_re, c_im, rows, cols, k, soft, height, width):
     return tf.where(soft[:, None] > 0, tf.clip_by_value(ramp, 0.0, 1.0), hard)
 
 
-# Field, quantisation, the exact top-k search and the mask fuse into one XLA
-# program: every pass of the search is one fused compare-and-count over the
-# batch.
+# The draws, field, quantisation, the exact top-k search and the mask fuse
+# into one XLA program: every pass of the search is one fused
+# compare-and-count over the batch.
 _hard_masks_xla = tf.function(_hard_masks, jit_compile=True, reduce_retracing=True, autograph=False)
 _soft_masks_xla = tf.function(_soft_masks, jit_compile=True, reduce_retracing=True, autograph=False)
 
@@ -412,17 +466,16 @@ def fourier_masks(lam, height, width, seed, decay_power=3.0, max_soft=0.0, num_f
     ```
     """
     lam = tf.cast(lam, tf.float32)
-    n = height * width
     seed_field, seed_round = split_seed(to_seed_tensor(seed), 2)
     batch_size = tf.shape(lam)[0]
-    up = tf.random.stateless_uniform([batch_size], seed_round) > 0.5
-    scaled = lam * n
-    k = tf.cast(tf.where(up, tf.math.ceil(scaled), tf.floor(scaled)), tf.int32)
-    k = tf.clip_by_value(k, 0, n)
-    args = _draws(batch_size, height, width, seed_field, decay_power, num_frequencies)
+    scale, rows, cols = _frequency_tables(height, width, num_frequencies, decay_power)
+    c_re, c_im = (_coefficients_xla if _fused() else _coefficients)(seed_field, batch_size, scale)
     if not max_soft:
-        mask = (_hard_masks_xla if _fused() else _hard_masks)(*args, k, height, width)
+        mask = (_hard_masks_xla if _fused() else _hard_masks)(
+            lam, seed_round, c_re, c_im, rows, cols, height, width
+        )
     else:
-        soft = tf.cast(tf.floor(n * tf.minimum(max_soft, tf.minimum(lam, 1.0 - lam))), tf.int32)
-        mask = (_soft_masks_xla if _fused() else _soft_masks)(*args, k, soft, height, width)
+        mask = (_soft_masks_xla if _fused() else _soft_masks)(
+            lam, seed_round, c_re, c_im, rows, cols, float(max_soft), height, width
+        )
     return tf.reshape(mask, [batch_size, height, width, 1])
