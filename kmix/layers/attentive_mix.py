@@ -121,7 +121,7 @@ class AttentiveMix(BaseMixLayer):
         seed = to_seed_tensor(self.generator if seed is None else seed)
         seed_index, _ = split_seed(seed, 2)
         index = self._partner_index(batch_size, seed_index, labels)
-        cells = top_k_cell_mask(tf.gather(features, index), self.top_k, height, width)
+        cells = top_k_cell_mask(features, self.top_k, height, width, index=index)
         return self._finalize_plan(index, 1.0 - cells, batch_size)
 
     def sample_plan(self, images, seed=None, labels=None, features=None):

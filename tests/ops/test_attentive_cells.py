@@ -37,3 +37,19 @@ def test_rectangular_grids_and_xla():
     cells = fn(features).numpy()[0, ..., 0]
     assert cells.shape == (12, 18) and cells.sum() == 2 * (4 * 9)
     assert cells[8:, 9:].all() and cells[:4, :9].all()
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["xla-kernel", "plain-ops"])
+def test_index_takes_each_rows_cells_from_its_partner(fused):
+    rng = np.random.default_rng(3)
+    features = rng.random((5, 4, 4, 3)).astype(np.float32)
+    index = np.array([3, 0, 4, 1, 2], np.int32)
+    kmix.config.set_fused_kernels(fused)
+    try:
+        gathered = top_k_cell_mask(features[index], 3, 16, 16).numpy()
+        by_index = top_k_cell_mask(features, 3, 16, 16, index=index).numpy()
+    finally:
+        kmix.config.set_fused_kernels(True)
+    np.testing.assert_array_equal(by_index, gathered)
+    # And the partner's cells differ from the row's own (the test can fail).
+    assert not np.array_equal(by_index, top_k_cell_mask(features, 3, 16, 16).numpy())
