@@ -37,6 +37,14 @@ def _cell_mask(features, index, top_k, height, width):
     _, chosen = tf.math.top_k(activity, k=top_k)
     cells = tf.reduce_max(tf.one_hot(chosen, grid_h * grid_w), axis=1)
     cells = tf.reshape(cells, [-1, grid_h, grid_w])
+    if height % grid_h == 0 and width % grid_w == 0:
+        # Cells that tile the image: each one a block, by broadcasting (no gather).
+        batch = tf.shape(cells)[0]
+        blocks = tf.broadcast_to(
+            cells[:, :, None, :, None],
+            tf.stack([batch, grid_h, height // grid_h, grid_w, width // grid_w]),
+        )
+        return tf.reshape(blocks, tf.stack([batch, height, width, 1]))
     rows = tf.range(height) * grid_h // height
     cols = tf.range(width) * grid_w // width
     pixels = tf.gather(tf.gather(cells, rows, axis=1), cols, axis=2)

@@ -53,3 +53,19 @@ def test_index_takes_each_rows_cells_from_its_partner(fused):
     np.testing.assert_array_equal(by_index, gathered)
     # And the partner's cells differ from the row's own (the test can fail).
     assert not np.array_equal(by_index, top_k_cell_mask(features, 3, 16, 16).numpy())
+
+
+@pytest.mark.parametrize("size", [(28, 21), (32, 30)], ids=["tiling", "not-tiling"])
+def test_each_pixel_takes_the_cell_of_floor_y_s_over_h(size):
+    # Cells that tile the image are broadcast as blocks, others gathered: the same rule.
+    height, width = size
+    rng = np.random.default_rng(4)
+    features = rng.random((3, 7, 3, 5)).astype(np.float32)
+    cells = top_k_cell_mask(features, 4, height, width).numpy()[..., 0]
+    activity = features.mean(-1).reshape(3, -1)
+    chosen = np.zeros_like(activity)
+    np.put_along_axis(chosen, np.argsort(-activity, axis=1, kind="stable")[:, :4], 1.0, axis=1)
+    chosen = chosen.reshape(3, 7, 3)
+    rows = np.arange(height) * 7 // height
+    cols = np.arange(width) * 3 // width
+    np.testing.assert_array_equal(cells, chosen[:, rows][:, :, cols])
