@@ -5,6 +5,7 @@ import tensorflow as tf
 from kmix._export import kmix_export
 from kmix.config import fused_kernels_enabled
 from kmix.layers.base_mix_layer import BaseMixLayer
+from kmix.ops.kernels import blend_values
 from kmix.ops.masks import box_mask
 from kmix.ops.resize import INTERPOLATIONS
 from kmix.ops.resize import boxes_from_mask
@@ -35,6 +36,16 @@ _PASTE_VIEW_XLA = {
 }
 # The box mask's compares, cast and write fuse into one pass.
 _BOX_MASK_XLA = tf.function(box_mask, jit_compile=True, reduce_retracing=True, autograph=False)
+
+
+def _paste_blend(images, index, mask, interpolation, data_format, out_dtype):
+    """The mixed images in one pass: the resized partner read and selected where the mask pastes it."""
+    partner = _paste_view(images, index, mask, interpolation, data_format)
+    return blend_values(images, partner, mask, out_dtype, data_format == "channels_first", binary=True)
+
+
+# The paste view and the blend as one kernel: the partner view is never written out.
+_PASTE_BLEND_XLA = tf.function(_paste_blend, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 @kmix_export("kmix.layers.ResizeMix")
@@ -191,6 +202,13 @@ class ResizeMix(BaseMixLayer):
         boxes = sample_resize_boxes(tau, height, width, seed_box)
         boxes = self._broadcast_scope(boxes, batch_size)
         return (_BOX_MASK_XLA if fused_kernels_enabled() else box_mask)(boxes, height, width)
+
+    def _apply_images(self, images, plan, out_dtype):
+        if images.shape.rank != 4 or not fused_kernels_enabled():
+            return super()._apply_images(images, plan, out_dtype)
+        return _PASTE_BLEND_XLA(
+            images, plan.index, plan.mask, self.interpolation, self.data_format, out_dtype
+        )
 
     def partner_images(self, images, plan, nearest=False):
         data_format = self.data_format if images.shape.rank == 4 else "channels_last"
