@@ -325,19 +325,47 @@ def worth_fusing(shape):
 def _saliency_of(maps, blur_size, blur_sigma):
     """The spectral residual of grayscale `(B, h, w)` maps, blurred, at their own size."""
     spectrum = tf.signal.fft2d(tf.complex(maps, tf.zeros_like(maps)))
+    weights = gaussian_weights(blur_size, blur_sigma) if blur_size else None
+    static = all(isinstance(n, int) for n in maps.shape[1:])
+    large = static and max(maps.shape[1:]) > DENSE_MAX_SIDE
+    # One blur kernel whose reflected border fits in the map (torch's `reflect` rule).
+    one_kernel = weights is None or (weights.shape.rank == 1 and blur_size // 2 < min(maps.shape[1:]))
+    if fused_kernels_enabled() and large and one_kernel:
+        # Large static maps: the spectral arithmetic, and the modulus with the
+        # blur, each one XLA kernel around the (plain) FFTs.
+        inverse = tf.signal.ifft2d(_residual_spectrum_xla(spectrum))
+        if weights is None:
+            return _modulus_xla(inverse)
+        return _modulus_blur_xla(inverse, weights)
+    saliency = _modulus(tf.signal.ifft2d(_residual_spectrum(spectrum)))
+    if blur_size:
+        saliency = apply_separable(saliency, weights, "reflect")
+    return saliency
+
+
+def _residual_spectrum(spectrum, box_filter=None):
+    """`F * R / A` of a spectrum `F`: `F * exp(-box3(log A))`, `log A = log(|F|^2 + eps) / 2`.
+
+    The same value as the official `F * exp(log A - box3(log A)) / A` (`R / A`
+    with `R = exp(log A - box3(log A))`): one exp, no square root or division.
+    `box_filter(maps, weights, mode)` filters the log amplitude (default:
+    `apply_separable`).
+    """
     re, im = tf.math.real(spectrum), tf.math.imag(spectrum)
-    # log A with A = sqrt(|F|^2 + eps), without the square root.
     log_amplitude = 0.5 * tf.math.log(re * re + im * im + AMPLITUDE_EPS)
     box = tf.fill([3], 1.0 / 3.0)
-    # F * R / A with R = exp(log A - box(log A)): the phase times exp(log A -
-    # box(log A)), that is F times exp(-box(log A)) (one exp, no division).
-    scale = tf.exp(-apply_separable(log_amplitude, box, "replicate"))
-    inverse = tf.signal.ifft2d(tf.complex(re * scale, im * scale))
+    scale = tf.exp(-(box_filter or apply_separable)(log_amplitude, box, "replicate"))
+    return tf.complex(re * scale, im * scale)
+
+
+def _modulus(inverse):
     re, im = tf.math.real(inverse), tf.math.imag(inverse)
-    saliency = tf.sqrt(re * re + im * im)
-    if blur_size:
-        saliency = gaussian_blur(saliency, blur_size, blur_sigma)
-    return saliency
+    return tf.sqrt(re * re + im * im)
+
+
+def _modulus_blur(inverse, weights):
+    """`|inverse|` blurred by one 1-D kernel on both axes (reflected borders), as shifted slices."""
+    return _slice_filter(_modulus(inverse), weights, "reflect")
 
 
 def _gray_saliency(images, channels_first, blur_size, blur_sigma):
@@ -350,6 +378,11 @@ def _small_gray(images, channels_first):
     return _resize(to_grayscale(images, channels_first), (MAX_SIDE, MAX_SIDE))
 
 
+def _residual_spectrum_slices(spectrum):
+    """`_residual_spectrum` with the box filter as shifted slices (static large maps, in XLA)."""
+    return _residual_spectrum(spectrum, _slice_filter)
+
+
 # XLA kernels (see `kmix.config.set_fused_kernels`) for large batches: the
 # grayscale and resizes fuse into a few passes (banded gathers); the FFTs and
 # the convolutions of larger maps run faster as plain TensorFlow ops (XLA
@@ -358,6 +391,11 @@ def _small_gray(images, channels_first):
 _gray_saliency_xla = tf.function(_gray_saliency, jit_compile=True, autograph=False)
 _small_gray_xla = tf.function(_small_gray, jit_compile=True, autograph=False)
 _resize_xla = tf.function(_resize, jit_compile=True, autograph=False)
+# Around the FFTs of large maps: the spectral arithmetic, and the modulus with
+# the blur, one pass each (about 3 ms less of 44 at 64x224x224).
+_residual_spectrum_xla = tf.function(_residual_spectrum_slices, jit_compile=True, autograph=False)
+_modulus_xla = tf.function(_modulus, jit_compile=True, autograph=False)
+_modulus_blur_xla = tf.function(_modulus_blur, jit_compile=True, autograph=False)
 
 
 __all__ = [

@@ -115,3 +115,18 @@ def test_the_fused_kernel_of_small_images_equals_the_official_maps():
     got = sr._gray_saliency_xla(images, False, 7, 3.0).numpy()
     stride = case["stride"] or 1
     np.testing.assert_allclose(got[:, ::stride, ::stride], vectors.array(case["saliency"]), rtol=2e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(3, 160, 150, 3), (2, 100, 300, 1), (2, 200, 70, 3)])
+@pytest.mark.parametrize("blur_size", [7, 0])
+def test_large_maps_give_the_same_saliency_with_and_without_the_fused_kernels(shape, blur_size):
+    # Large maps: the spectral arithmetic and the modulus with the blur as XLA
+    # kernels (fused on) or plain ops and convolutions (off).
+    images = np.random.default_rng(5).random(shape).astype(np.float32)
+    fused = sr.spectral_residual_saliency(images, blur_size=blur_size).numpy()
+    kmix.config.set_fused_kernels(False)
+    try:
+        plain = sr.spectral_residual_saliency(images, blur_size=blur_size).numpy()
+    finally:
+        kmix.config.set_fused_kernels(True)
+    np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
