@@ -68,6 +68,10 @@ def contenders(num_classes, image_size=224):
             out[f"kmix {name}"] = getattr(kmix.layers, name)(
                 num_classes=num_classes, seed=0, **kwargs
             )
+    # The official FMix: one mask for the batch (kmix's default draws one per row).
+    out["kmix FMix (one mask per batch)"] = kmix.layers.FMix(
+        num_classes=num_classes, mask_scope="batch", seed=0
+    )
     if hasattr(kmix.layers, "SaliencyMix"):
         out["kmix SaliencyMix (per sample)"] = kmix.layers.SaliencyMix(
             num_classes=num_classes, saliency_scope="sample", lam_scope="sample", seed=0

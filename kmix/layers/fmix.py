@@ -1,20 +1,27 @@
 """FMix."""
 
+import tensorflow as tf
+
 from kmix._export import kmix_export
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.fourier import fourier_masks
 from kmix.ops.sampling import sample_beta
 from kmix.ops.seeds import split_seed
 from kmix.ops.validation import check_float
+from kmix.ops.validation import check_one_of
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_image_grid
+
+
+MASK_SCOPES = ("sample", "batch")
 
 
 @kmix_export("kmix.layers.FMix")
 class FMix(BaseMixLayer):
     """Mixes with low-frequency Fourier masks of an exact area (FMix).
 
-    Each row gets its own random mask: a Gaussian random field with spectrum
+    Each row gets its own random mask (or, with `mask_scope="batch"`, the
+    whole batch one, as the official code): a Gaussian random field with spectrum
     `1 / f ** decay_power`, thresholded so that exactly `k = ceil(lam * N)` or
     `floor(lam * N)` pixels (probability 1/2 each) keep the own image, with
     `lam ~ Beta(alpha, alpha)` (one per batch, as the official code, or one
@@ -23,8 +30,9 @@ class FMix(BaseMixLayer):
 
     Differences from the official code (ecs-vlc/FMix), all for speed, none
     changing what the labels say:
-        - a mask per row (the official code draws one per batch, KerasCV's
-          FourierMix one per row);
+        - a mask per row by default (the official code draws one per batch,
+          KerasCV's FourierMix one per row); `mask_scope="batch"` draws one
+          for the batch, as the official code;
         - the field keeps the frequencies up to 12 cycles per image per axis
           (`num_frequencies`); with `decay_power=3` the rest holds about 1e-5
           of its variance;
@@ -51,6 +59,10 @@ class FMix(BaseMixLayer):
             "reformulation"). Defaults to `False`.
         num_frequencies: int >= 1. Highest frequency kept per axis, in cycles
             per image. Defaults to `12`.
+        mask_scope: `"sample"` (a mask per row, default) or `"batch"` (one
+            mask for the batch, every row mixed with its partner through it:
+            the official code). `"batch"` needs `lam_scope="batch"` (one
+            mask has one area).
         bounding_box_format: optional str, one of Keras's box formats
             (`"xyxy"`, `"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` and
             their `"rel_"` forms). Needed only when a dict brings
@@ -110,6 +122,7 @@ class FMix(BaseMixLayer):
         max_soft=0.0,
         reformulate=False,
         num_frequencies=12,
+        mask_scope="sample",
         bounding_box_format=None,
         min_visibility=0.1,
         **kwargs,
@@ -121,10 +134,18 @@ class FMix(BaseMixLayer):
         if not isinstance(reformulate, bool):
             raise TypeError(f"`reformulate` must be a bool. Received: reformulate={reformulate!r}")
         num_frequencies = check_int(num_frequencies, "num_frequencies", minimum=1)
+        check_one_of(mask_scope, "mask_scope", MASK_SCOPES)
+        if mask_scope == "batch" and self.lam_scope != "batch":
+            raise ValueError(
+                "FMix's `mask_scope='batch'` draws one mask, which has one area: it "
+                "needs `lam_scope='batch'`. Received: mask_scope='batch', "
+                f"lam_scope={self.lam_scope!r}"
+            )
         self.decay_power = decay_power
         self.max_soft = max_soft
         self.reformulate = reformulate
         self.num_frequencies = num_frequencies
+        self.mask_scope = mask_scope
         self.binary_mask = not max_soft
 
     def check_image_size(self, height, width):
@@ -137,6 +158,12 @@ class FMix(BaseMixLayer):
             lam = sample_beta([count], self.alpha + 1.0, seed_lam, beta=self.alpha)
         else:
             lam = self._sample_ratios(count, seed_lam)
+        if self.mask_scope == "batch":
+            # The official form: one mask (of the batch's one lam) for every row.
+            mask = fourier_masks(
+                lam, height, width, seed_mask, self.decay_power, self.max_soft, self.num_frequencies
+            )
+            return tf.broadcast_to(mask, tf.stack([batch_size, height, width, 1]))
         lam = self._broadcast_scope(lam, batch_size)
         return fourier_masks(
             lam, height, width, seed_mask, self.decay_power, self.max_soft, self.num_frequencies
@@ -150,6 +177,7 @@ class FMix(BaseMixLayer):
                 "max_soft": self.max_soft,
                 "reformulate": self.reformulate,
                 "num_frequencies": self.num_frequencies,
+                "mask_scope": self.mask_scope,
             }
         )
         config.update(self._box_config())

@@ -69,3 +69,45 @@ def test_bad_arguments(kwargs, match):
 def test_reformulate_must_be_bool():
     with pytest.raises(TypeError, match="reformulate"):
         kmix.layers.FMix(reformulate="yes")
+
+
+def test_one_mask_per_batch_is_the_official_form():
+    # mask_scope="batch": one mask (one lam, one exact area) for every row, as
+    # the official FMix; the default draws one per row.
+    images = np.random.default_rng(1).random((5, 16, 20, 3)).astype("float32")
+    layer = kmix.layers.FMix(mask_scope="batch", seed=4)
+    for _ in range(3):
+        plan = layer.sample_plan(images)
+        mask = plan.mask.numpy()
+        assert mask.shape == (5, 16, 20, 1)
+        assert all(np.array_equal(m, mask[0]) for m in mask)
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        np.testing.assert_allclose(plan.lam.numpy(), mask[0].mean(), atol=1e-6)
+    mixed = layer.mix_images(images, plan).numpy()
+    own = mask[0, ..., 0] > 0.5
+    partner = images[plan.index.numpy()]
+    np.testing.assert_array_equal(mixed[:, own], images[:, own])
+    np.testing.assert_array_equal(mixed[:, ~own], partner[:, ~own])
+    config = layer.get_config()
+    assert config["mask_scope"] == "batch"
+    assert kmix.layers.FMix.from_config(config).mask_scope == "batch"
+
+
+def test_one_mask_per_batch_needs_one_lam_per_batch():
+    with pytest.raises(ValueError, match="mask_scope='batch'.*lam_scope='batch'.*Received"):
+        kmix.layers.FMix(mask_scope="batch", lam_scope="sample")
+    with pytest.raises(ValueError, match="mask_scope"):
+        kmix.layers.FMix(mask_scope="row")
+
+
+def test_one_mask_per_batch_in_tf_data_and_under_xla():
+    import tensorflow as tf
+
+    images = np.random.default_rng(2).random((7, 12, 12, 3)).astype("float32")
+    layer = kmix.layers.FMix(mask_scope="batch", num_classes=3, seed=6)
+    ds = tf.data.Dataset.from_tensor_slices((images, np.arange(7) % 3)).batch(4)
+    for mixed, labels in ds.map(layer, num_parallel_calls=2):
+        assert labels.shape[1] == 3 and np.allclose(labels.numpy().sum(1), 1.0)
+    xla = tf.function(lambda x: layer.sample_plan(x).mask, jit_compile=True)
+    mask = xla(tf.constant(images)).numpy()
+    assert all(np.array_equal(m, mask[0]) for m in mask)
