@@ -104,10 +104,10 @@ def _gaussian_coefficients(uniforms, scale):
 def _coefficients(seed, batch_size, scale):
     """The scaled Gaussian coefficients `(Ky, B, Kx)` of a batch, drawn from `seed`.
 
-    The uniforms come from `kmix.ops.counter_random.hashed_uniform`: inside
-    the fused mask program they cost a few integer ops each (TF's Philox
-    op cost more than the rest of the mask at CIFAR size, and under XLA ten
-    times that), and they are the same in the fused and the plain path.
+    The uniforms come from `kmix.ops.counter_random.hashed_uniform`: in their
+    small XLA kernel they cost a few integer ops each (TF's Philox op cost
+    more than the rest of the mask at CIFAR size, and under XLA ten times
+    that), and they are the same in the fused and the plain path.
     """
     size = tf.shape(scale)
     shape = tf.stack([2, size[0], tf.cast(batch_size, tf.int32), size[2]])
