@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from kmix._export import kmix_export
+from kmix.layers.base_mix_layer import LAM_SCOPES
 from kmix.layers.base_mix_layer import BaseMixLayer
 from kmix.ops.fourier import fourier_masks
 from kmix.ops.sampling import sample_beta
@@ -11,9 +12,6 @@ from kmix.ops.validation import check_float
 from kmix.ops.validation import check_one_of
 from kmix.ops.validation import check_int
 from kmix.ops.validation import check_image_grid
-
-
-MASK_SCOPES = ("sample", "batch")
 
 
 @kmix_export("kmix.layers.FMix")
@@ -134,7 +132,7 @@ class FMix(BaseMixLayer):
         if not isinstance(reformulate, bool):
             raise TypeError(f"`reformulate` must be a bool. Received: reformulate={reformulate!r}")
         num_frequencies = check_int(num_frequencies, "num_frequencies", minimum=1)
-        check_one_of(mask_scope, "mask_scope", MASK_SCOPES)
+        check_one_of(mask_scope, "mask_scope", LAM_SCOPES)
         if mask_scope == "batch" and self.lam_scope != "batch":
             raise ValueError(
                 "FMix's `mask_scope='batch'` draws one mask, which has one area: it "
@@ -158,16 +156,13 @@ class FMix(BaseMixLayer):
             lam = sample_beta([count], self.alpha + 1.0, seed_lam, beta=self.alpha)
         else:
             lam = self._sample_ratios(count, seed_lam)
-        if self.mask_scope == "batch":
-            # The official form: one mask (of the batch's one lam) for every row.
-            mask = fourier_masks(
-                lam, height, width, seed_mask, self.decay_power, self.max_soft, self.num_frequencies
-            )
-            return tf.broadcast_to(mask, tf.stack([batch_size, height, width, 1]))
-        lam = self._broadcast_scope(lam, batch_size)
-        return fourier_masks(
+        if self.mask_scope == "sample":
+            lam = self._broadcast_scope(lam, batch_size)
+        mask = fourier_masks(
             lam, height, width, seed_mask, self.decay_power, self.max_soft, self.num_frequencies
         )
+        # mask_scope="batch", the official form: the one mask (of the batch's one lam) for every row.
+        return tf.broadcast_to(mask, tf.stack([batch_size, height, width, 1]))
 
     def get_config(self):
         config = super().get_config()

@@ -148,6 +148,16 @@ def _slice_filter(maps, weights, mode):
 _slice_filter_xla = tf.function(_slice_filter, jit_compile=True, autograph=False)
 
 
+def _large_static(maps):
+    """Static maps with a side over `DENSE_MAX_SIDE`: filtered by banded forms, not dense matrices."""
+    return None not in maps.shape[1:] and max(maps.shape[1:]) > DENSE_MAX_SIDE
+
+
+def _one_banded_kernel(maps, weights, mode):
+    """One 1-D kernel for every row whose padded border fits in the maps (torch's `reflect` rule)."""
+    return weights.shape.rank == 1 and (mode == "replicate" or (weights.shape[-1] - 1) // 2 < min(maps.shape[1:]))
+
+
 def apply_separable(maps, weights, mode):
     """Filters `(B, H, W)` maps with the same 1-D kernel along both axes.
 
@@ -160,11 +170,11 @@ def apply_separable(maps, weights, mode):
         float32 `(B, H, W)`.
     """
     weights = tf.convert_to_tensor(weights, tf.float32)
-    if maps.shape[1] is not None and maps.shape[2] is not None and max(maps.shape[1:]) > DENSE_MAX_SIDE:
+    if _large_static(maps):
         # Large static maps: banded forms (small maps: the dense matrices below).
         k = weights.shape[-1]
         pad = (k - 1) // 2
-        if weights.shape.rank == 1 and (mode == "replicate" or pad < min(maps.shape[1:])):
+        if _one_banded_kernel(maps, weights, mode):
             if fused_kernels_enabled():
                 # One XLA kernel of `k` shifted slices per axis (a third of the
                 # time of the two convolutions below; same sums up to rounding).
@@ -326,11 +336,8 @@ def _saliency_of(maps, blur_size, blur_sigma):
     """The spectral residual of grayscale `(B, h, w)` maps, blurred, at their own size."""
     spectrum = tf.signal.fft2d(tf.complex(maps, tf.zeros_like(maps)))
     weights = gaussian_weights(blur_size, blur_sigma) if blur_size else None
-    static = all(isinstance(n, int) for n in maps.shape[1:])
-    large = static and max(maps.shape[1:]) > DENSE_MAX_SIDE
-    # One blur kernel whose reflected border fits in the map (torch's `reflect` rule).
-    one_kernel = weights is None or (weights.shape.rank == 1 and blur_size // 2 < min(maps.shape[1:]))
-    if fused_kernels_enabled() and large and one_kernel:
+    one_kernel = weights is None or _one_banded_kernel(maps, weights, "reflect")
+    if fused_kernels_enabled() and _large_static(maps) and one_kernel:
         # Large static maps: the spectral arithmetic, and the modulus with the
         # blur, each one XLA kernel around the (plain) FFTs.
         inverse = tf.signal.ifft2d(_residual_spectrum_xla(spectrum))
